@@ -6,6 +6,7 @@ then only its hash is kept) and revoked here; they are never edited into another
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -13,11 +14,13 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from accounts.models import Advertiser, Agency, ApiKey, Membership, User
+from accounts.audit import Actor, record, snapshot
+from accounts.models import Advertiser, Agency, ApiKey, AuditLog, Membership, User
 
 
 class UserCreationForm(BaseUserCreationForm):
@@ -73,8 +76,67 @@ class AdvertiserMemberInline(MemberInline):
     fk_name = "advertiser"
 
 
+EMPTY = "—"
+
+
+def admin_actor(request: HttpRequest) -> Actor:
+    return Actor.from_request(request, source=AuditLog.Source.ADMIN)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Audited base class
+
+
+class AuditedModelAdmin(admin.ModelAdmin):
+    """Writes an audit entry (source "admin") for every save and delete made through the admin."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        with transaction.atomic():
+            # The form has already written its values onto `obj`: read the stored row for "before".
+            before = (
+                snapshot(type(obj)._default_manager.select_for_update().get(pk=obj.pk)) if change else None
+            )
+            super().save_model(request, obj, form, change)
+            action = "update" if change else "create"
+            record(actor=admin_actor(request), action=action, obj=obj, before=before, after=snapshot(obj))
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
+        # The inlines here list an object's children: there are none on the add page.
+        return super().get_inlines(request, obj) if obj is not None else ()
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        with transaction.atomic():
+            record(actor=admin_actor(request), action="delete", obj=obj, before=snapshot(obj))
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        actor = admin_actor(request)
+        if any(field.name == "advertiser" for field in queryset.model._meta.concrete_fields):
+            queryset = queryset.select_related("advertiser")
+        with transaction.atomic():
+            for obj in queryset:
+                record(actor=actor, action="delete", obj=obj, before=snapshot(obj))
+            super().delete_queryset(request, queryset)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Inline rows (members on an advertiser's page, say) are audited like the page's own object."""
+        actor = admin_actor(request)
+        with transaction.atomic():
+            model = formset.model
+            # Form validation has already written the new values onto the instances: read the rows.
+            touched = [f.instance.pk for f in formset.initial_forms if f.instance.pk is not None]
+            stored = {obj.pk: snapshot(obj) for obj in model._default_manager.filter(pk__in=touched)}
+            super().save_formset(request, form, formset, change)
+            for obj in formset.new_objects:
+                record(actor=actor, action="create", obj=obj, after=snapshot(obj))
+            for obj, _fields in formset.changed_objects:
+                record(actor=actor, action="update", obj=obj, before=stored.get(obj.pk), after=snapshot(obj))
+            for obj in formset.deleted_objects:
+                record(actor=actor, action="delete", obj=obj, before=stored.get(obj.pk))
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedModelAdmin, BaseUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     fieldsets = (
@@ -86,7 +148,7 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),
     )
-    readonly_fields = ("last_login",)
+    readonly_fields = ("last_login", "date_joined")
     list_display = (
         "email",
         "full_name",
@@ -110,7 +172,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(Agency)
-class AgencyAdmin(admin.ModelAdmin):
+class AgencyAdmin(AuditedModelAdmin):
     list_display = ("name", "slug", "advertiser_count", "created_at")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -127,7 +189,7 @@ class AgencyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Advertiser)
-class AdvertiserAdmin(admin.ModelAdmin):
+class AdvertiserAdmin(AuditedModelAdmin):
     list_display = ("name", "agency", "status", "currency", "time_zone", "created_at")
     list_filter = ("status", "currency")
     list_select_related = ("agency",)
@@ -140,7 +202,7 @@ class AdvertiserAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedModelAdmin):
     list_display = ("user", "role", "agency", "advertiser", "created_at")
     list_filter = ("role",)
     list_select_related = ("user", "agency", "advertiser")
@@ -166,7 +228,7 @@ class ApiKeyStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AuditedModelAdmin):
     """Issue and revoke keys. The secret's hash is never shown; the token is shown once, on creation."""
 
     list_display = (
@@ -221,6 +283,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             setattr(obj, field.attname, getattr(key, field.attname))
         obj._state.adding = False
         obj._state.db = key._state.db
+        record(actor=admin_actor(request), action="create", obj=key, after=snapshot(key))
         messages.success(
             request,
             format_html(
@@ -246,6 +309,91 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         keys = list(queryset.filter(revoked_at__isnull=True))
+        actor = admin_actor(request)
         for key in keys:
-            key.revoke()
+            with transaction.atomic():
+                before = snapshot(key)
+                key.revoke()
+                record(actor=actor, action="revoke", obj=key, before=before, after=snapshot(key))
         self.message_user(request, f"Revoked {len(keys)} API key(s).", messages.SUCCESS)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Audit log
+
+
+class ObjectTypeFilter(admin.SimpleListFilter):
+    """The audited models (those whose admin is an AuditedModelAdmin), rather than a DISTINCT over the
+    whole log: that list is known, and the log grows without bound."""
+
+    title = "object type"
+    parameter_name = "object_type"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        audited = [
+            m for m, ma in model_admin.admin_site._registry.items() if isinstance(ma, AuditedModelAdmin)
+        ]
+        return sorted((m._meta.label, str(m._meta.verbose_name).capitalize()) for m in audited)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AuditLog]) -> QuerySet[AuditLog]:
+        return queryset.filter(object_type=self.value()) if self.value() else queryset
+
+
+def pretty_json(value: Any) -> str:
+    if value is None:
+        return EMPTY
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    """Read only: the log is append-only (the database refuses UPDATE and DELETE as well)."""
+
+    list_display = (
+        "created_at",
+        "actor_label",
+        "source",
+        "action",
+        "object_type",
+        "object_repr",
+        "object_id",
+        "advertiser",
+    )
+    list_filter = ("source", ObjectTypeFilter)
+    list_select_related = ("advertiser",)
+    search_fields = ("actor_label", "object_repr", "=object_id")
+    date_hierarchy = "created_at"
+    show_full_result_count = False  # the log grows without bound: skip the second COUNT(*)
+    fields = (
+        "created_at",
+        "source",
+        "actor_label",
+        "actor_user",
+        "actor_api_key",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "advertiser",
+        "before_json",
+        "after_json",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="before")
+    def before_json(self, obj: AuditLog) -> str:
+        return pretty_json(obj.before)
+
+    @admin.display(description="after")
+    def after_json(self, obj: AuditLog) -> str:
+        return pretty_json(obj.after)

@@ -22,7 +22,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.access import AdvertiserQuerySet
+from accounts.access import AdvertiserQuerySet, TenantQuerySet
 from accounts.money import currency_choices, validate_currency
 
 if TYPE_CHECKING:
@@ -356,3 +356,63 @@ class ApiKey(models.Model):
             raise ValidationError(
                 "An API key is scoped to an agency or to an advertiser, not both or neither."
             )
+
+
+class AuditLog(models.Model):
+    """Every change: who (user or API key), from where, what, before and after. Append-only: a
+    database trigger refuses UPDATE and DELETE (accounts migration 0002)."""
+
+    class Source(models.TextChoices):
+        WEB = "web", "Ads Manager"
+        API = "api", "API"
+        ADMIN = "admin", "Admin"
+        SYSTEM = "system", "System"
+
+    advertiser = models.ForeignKey(
+        Advertiser, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    actor_user = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_api_key = models.ForeignKey(
+        ApiKey,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=254, help_text="Who, as it read at the time.")
+    source = models.CharField(max_length=8, choices=Source.choices)
+    action = models.CharField(max_length=32)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            models.Index(fields=["advertiser", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_label} {self.action} {self.object_type} {self.object_repr}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValidationError("Audit log entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValidationError("Audit log entries cannot be deleted.")

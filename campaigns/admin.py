@@ -7,7 +7,6 @@ through campaigns.services.change_status and so through the model methods that h
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -20,12 +19,11 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
+from accounts.admin import EMPTY, AuditedModelAdmin, admin_actor
 from accounts.models import Advertiser
 from accounts.money import format_micros
-from campaigns.audit import Actor, record, snapshot
 from campaigns.models import (
     AdGroup,
-    AuditLog,
     Campaign,
     ConversionEvent,
     Creative,
@@ -34,12 +32,6 @@ from campaigns.models import (
     TransitionError,
 )
 from campaigns.services import StatusAction, change_status, review_creative
-
-EMPTY = "—"
-
-
-def admin_actor(request: HttpRequest) -> Actor:
-    return Actor.from_request(request, source=AuditLog.Source.ADMIN)
 
 
 def money(micros: int | None, advertiser: Advertiser | None) -> str:
@@ -67,36 +59,6 @@ def reason_labels(creative: Creative) -> str:
 
 # ---------------------------------------------------------------------------------------------------
 # Base classes
-
-
-class AuditedModelAdmin(admin.ModelAdmin):
-    """Writes an audit entry (source "admin") for every save and delete made through the admin."""
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        with transaction.atomic():
-            # The form has already written its values onto `obj`: read the stored row for "before".
-            before = (
-                snapshot(type(obj)._default_manager.select_for_update().get(pk=obj.pk)) if change else None
-            )
-            super().save_model(request, obj, form, change)
-            action = "update" if change else "create"
-            record(actor=admin_actor(request), action=action, obj=obj, before=before, after=snapshot(obj))
-
-    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
-        # The inlines here list an object's children: there are none on the add page.
-        return super().get_inlines(request, obj) if obj is not None else ()
-
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        with transaction.atomic():
-            record(actor=admin_actor(request), action="delete", obj=obj, before=snapshot(obj))
-            super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        actor = admin_actor(request)
-        with transaction.atomic():
-            for obj in queryset.select_related("advertiser"):
-                record(actor=actor, action="delete", obj=obj, before=snapshot(obj))
-            super().delete_queryset(request, queryset)
 
 
 class StatusActionsAdmin(AuditedModelAdmin):
@@ -504,81 +466,3 @@ class ConversionEventAdmin(AuditedModelAdmin):
     @admin.display(description="default value", ordering="default_value_micros")
     def default_value(self, obj: ConversionEvent) -> str:
         return money(obj.default_value_micros, obj.advertiser if obj.advertiser_id else None)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Audit log
-
-
-class ObjectTypeFilter(admin.SimpleListFilter):
-    """The audited models, listed here rather than found with a DISTINCT over the whole log."""
-
-    title = "object type"
-    parameter_name = "object_type"
-    models = (Advertiser, Campaign, AdGroup, Creative, ConversionEvent)
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(model._meta.label, str(model._meta.verbose_name).capitalize()) for model in self.models]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[AuditLog]) -> QuerySet[AuditLog]:
-        return queryset.filter(object_type=self.value()) if self.value() else queryset
-
-
-def pretty_json(value: Any) -> str:
-    if value is None:
-        return EMPTY
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
-
-
-@admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
-    """Read only: the log is append-only (the database refuses UPDATE and DELETE as well)."""
-
-    list_display = (
-        "created_at",
-        "actor_label",
-        "source",
-        "action",
-        "object_type",
-        "object_repr",
-        "object_id",
-        "advertiser",
-    )
-    list_filter = ("source", ObjectTypeFilter)
-    list_select_related = ("advertiser",)
-    search_fields = ("actor_label", "object_repr", "=object_id")
-    date_hierarchy = "created_at"
-    show_full_result_count = False  # the log grows without bound: skip the second COUNT(*)
-    fields = (
-        "created_at",
-        "source",
-        "actor_label",
-        "actor_user",
-        "actor_api_key",
-        "action",
-        "object_type",
-        "object_id",
-        "object_repr",
-        "advertiser",
-        "before_json",
-        "after_json",
-    )
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.display(description="before")
-    def before_json(self, obj: AuditLog) -> str:
-        return pretty_json(obj.before)
-
-    @admin.display(description="after")
-    def after_json(self, obj: AuditLog) -> str:
-        return pretty_json(obj.after)

@@ -50,6 +50,11 @@ def _positive_micros(field: str) -> models.CheckConstraint:
     )
 
 
+def _this_second() -> datetime:
+    # Schedules are edited to the second (the admin's and browsers' widgets have no microseconds).
+    return timezone.now().replace(microsecond=0)
+
+
 class TransitionError(ValidationError):
     """A status change that the rules do not allow; its message says why, for the user."""
 
@@ -159,7 +164,7 @@ class Campaign(models.Model):
         validators=micros_validators, help_text="Daily or lifetime budget, in micros of the account currency."
     )
     pacing = models.CharField(max_length=16, choices=Pacing.choices, default=Pacing.STANDARD)
-    starts_at = models.DateTimeField(default=timezone.now)
+    starts_at = models.DateTimeField(default=_this_second)
     ends_at = models.DateTimeField(null=True, blank=True)
     frequency_cap_impressions = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1000)]
@@ -772,67 +777,3 @@ class ConversionEvent(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-# ---------------------------------------------------------------------------------------------------
-# Audit log
-
-
-class AuditLog(models.Model):
-    """Every change: who (user or API key), from where, what, before and after. Append-only: a
-    database trigger refuses UPDATE and DELETE (migration 0002)."""
-
-    class Source(models.TextChoices):
-        WEB = "web", "Ads Manager"
-        API = "api", "API"
-        ADMIN = "admin", "Admin"
-        SYSTEM = "system", "System"
-
-    advertiser = models.ForeignKey(
-        Advertiser, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
-    actor_api_key = models.ForeignKey(
-        "accounts.ApiKey",
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
-    actor_label = models.CharField(max_length=254, help_text="Who, as it read at the time.")
-    source = models.CharField(max_length=8, choices=Source.choices)
-    action = models.CharField(max_length=32)
-    object_type = models.CharField(max_length=64)
-    object_id = models.CharField(max_length=64)
-    object_repr = models.CharField(max_length=200)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    objects = TenantQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [
-            models.Index(fields=["object_type", "object_id"]),
-            models.Index(fields=["advertiser", "-created_at"]),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.actor_label} {self.action} {self.object_type} {self.object_repr}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise ValidationError("Audit log entries cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        raise ValidationError("Audit log entries cannot be deleted.")

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from django.db import transaction
 
+from accounts.audit import Actor, record, snapshot
 from accounts.models import Advertiser
-from campaigns.audit import Actor, record, snapshot
 from campaigns.models import AdGroup, Campaign, ConversionEvent, Creative
 
 StatusAction = Literal["activate", "pause", "archive"]

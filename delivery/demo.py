@@ -24,13 +24,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 from PIL import Image, ImageDraw, ImageFont
 
-from accounts.models import Advertiser, Agency, Membership, Role, User
+from accounts.audit import Actor, record, snapshot
+from accounts.models import Advertiser, Agency, AuditLog, Membership, Role, User
 from accounts.money import parse_amount
 from campaigns import services
-from campaigns.audit import Actor, record, snapshot
 from campaigns.models import (
     AdGroup,
-    AuditLog,
     BidStrategy,
     CallToAction,
     Campaign,

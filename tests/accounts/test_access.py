@@ -11,10 +11,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from accounts.access import get_for_user_or_404, require_admin, require_edit, role_on
-from accounts.models import Advertiser, Role, User
+from accounts.audit import Actor, record, snapshot
+from accounts.models import Advertiser, AuditLog, Role, User
 from campaigns import services
-from campaigns.audit import Actor, record, snapshot
-from campaigns.models import AdGroup, AuditLog, Campaign, ConversionEvent, Creative
+from campaigns.models import AdGroup, Campaign, ConversionEvent, Creative
 from tests.conftest import Tenants
 from tests.factories import (
     AdGroupFactory,

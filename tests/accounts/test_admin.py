@@ -6,65 +6,17 @@ import re
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.db.models.fields.files import FieldFile
-from django.forms import MultiWidget
-from django.forms.models import BaseModelForm
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts.models import Advertiser, ApiKey, Membership, Role, User
+from accounts.models import Advertiser, ApiKey, AuditLog, Membership, Role, User
+from tests.admin_helpers import admin_form_data, changelist_queries, messages_of
 from tests.conftest import Tenants, client_for
 from tests.factories import AdvertiserFactory, AgencyFactory, MembershipFactory, UserFactory, issue_api_key
 
 pytestmark = pytest.mark.django_db
 
 TOKEN_RE = re.compile(r"adw_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
-
-
-# Helpers shared with the campaigns and delivery admin tests ------------------------------------------
-
-
-def form_values(form: BaseModelForm, data: dict[str, Any]) -> None:
-    """Add what a browser posts back for this form when nothing is changed."""
-    for name, field in form.fields.items():
-        value = form[name].value()
-        key = form.add_prefix(name)
-        if isinstance(field.widget, MultiWidget):
-            for i, part in enumerate(field.widget.decompress(value) or []):
-                data[f"{key}_{i}"] = "" if part is None else part
-        elif isinstance(value, FieldFile):
-            continue  # a stored file: an unchanged file input posts nothing
-        elif isinstance(value, bool):
-            if value:
-                data[key] = "on"
-        else:
-            data[key] = "" if value is None else value
-
-
-def admin_form_data(response: Any) -> dict[str, Any]:
-    """An admin add/change page's POST data as rendered: its form, inline forms and management forms."""
-    data: dict[str, Any] = {}
-    form_values(response.context["adminform"].form, data)
-    for inline in response.context["inline_admin_formsets"]:
-        formset = inline.formset
-        for name, value in formset.management_form.initial.items():
-            data[f"{formset.prefix}-{name}"] = value
-        for form in formset.initial_forms:
-            form_values(form, data)
-    return data
-
-
-def changelist_queries(client: Client, url: str) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(queries)
-
-
-def messages_of(response: Any) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 # Fixtures --------------------------------------------------------------------------------------------
@@ -282,3 +234,74 @@ def test_revoke_action(staff_client: Client, tenants: Tenants) -> None:
     assert ApiKey.authenticate(kept_token) == kept
     key.refresh_from_db()
     assert key.revoked_at is not None
+
+
+# Audit of account changes ----------------------------------------------------------------------------
+
+
+def admin_entries(obj: Any, action: str) -> list[AuditLog]:
+    return list(
+        AuditLog.objects.filter(
+            source=AuditLog.Source.ADMIN, action=action, object_type=obj._meta.label, object_id=str(obj.pk)
+        )
+    )
+
+
+def test_advertiser_status_change_is_audited(staff_client: Client, superuser: User, tenants: Tenants) -> None:
+    url = reverse("admin:accounts_advertiser_change", args=[tenants.advertiser.pk])
+    data = admin_form_data(staff_client.get(url))
+    data["status"] = Advertiser.Status.SUSPENDED
+    assert staff_client.post(url, data).status_code == 302
+
+    [entry] = admin_entries(tenants.advertiser, "update")
+    assert entry.before == {"status": "active"}
+    assert entry.after == {"status": "suspended"}
+    assert entry.actor_user == superuser
+    assert entry.advertiser == tenants.advertiser
+
+
+def test_members_added_inline_are_audited(staff_client: Client, tenants: Tenants) -> None:
+    newcomer = UserFactory.create(email="inline@acme.test")
+    url = reverse("admin:accounts_advertiser_change", args=[tenants.advertiser.pk])
+    data = admin_form_data(staff_client.get(url))
+    data.update(
+        {"memberships-TOTAL_FORMS": 3, "memberships-2-user": newcomer.pk, "memberships-2-role": "analyst"}
+    )
+    assert staff_client.post(url, data).status_code == 302
+
+    membership = Membership.objects.get(user=newcomer)
+    [entry] = admin_entries(membership, "create")
+    assert entry.after["role"] == "analyst"
+    assert entry.advertiser == tenants.advertiser
+
+
+def test_issuing_and_revoking_a_key_are_audited_without_its_hash(
+    staff_client: Client, tenants: Tenants
+) -> None:
+    key, _ = issue_api_key(advertiser=tenants.advertiser)
+    staff_client.post(
+        reverse("admin:accounts_apikey_changelist"),
+        {"action": "revoke", "_selected_action": [key.pk], "index": 0},
+    )
+    staff_client.post(
+        reverse("admin:accounts_apikey_add"),
+        {"name": "ci", "advertiser": tenants.advertiser.pk, "role": Role.ANALYST},
+    )
+
+    [revoked] = admin_entries(key, "revoke")
+    assert revoked.before == {"revoked_at": None} and revoked.after["revoked_at"]
+    new_key = ApiKey.objects.get(name="ci")
+    [issued] = admin_entries(new_key, "create")
+    assert "secret_hash" not in issued.after
+    assert issued.after["role"] == "analyst"
+
+
+def test_a_users_password_never_reaches_the_log(staff_client: Client, tenants: Tenants) -> None:
+    url = reverse("admin:accounts_user_change", args=[tenants.analyst.pk])
+    data = admin_form_data(staff_client.get(url))
+    data["full_name"] = "Ana Lyst"
+    assert staff_client.post(url, data).status_code == 302
+
+    [entry] = admin_entries(tenants.analyst, "update")
+    assert entry.after == {"full_name": "Ana Lyst"}
+    assert not AuditLog.objects.filter(after__has_key="password").exists()

@@ -10,10 +10,11 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 
+from accounts.audit import Actor
+from accounts.models import AuditLog
 from campaigns import services
-from campaigns.audit import Actor
 from campaigns.creative_specs import IAB_BANNER_SIZES, MAX_IMAGE_BYTES
-from campaigns.models import AdGroup, AuditLog, Creative, RejectionReason
+from campaigns.models import AdGroup, Creative, RejectionReason
 from tests.factories import (
     AdGroupFactory,
     CreativeFactory,

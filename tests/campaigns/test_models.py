@@ -12,15 +12,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Advertiser
+from accounts.audit import Actor
+from accounts.models import Advertiser, AuditLog
 from accounts.money import MAX_MICROS
 from campaigns import services
-from campaigns.audit import Actor
 from campaigns.models import (
     GOAL_BY_OBJECTIVE,
     STRATEGIES_BY_OBJECTIVE,
     AdGroup,
-    AuditLog,
     BidStrategy,
     BillingEvent,
     Campaign,

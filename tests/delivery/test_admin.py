@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from delivery.models import Placement
-from tests.accounts.test_admin import admin_form_data, changelist_queries
+from tests.admin_helpers import admin_form_data, changelist_queries
 from tests.conftest import Tenants, client_for
 from tests.factories import PlacementFactory, PublisherFactory, UserFactory
 

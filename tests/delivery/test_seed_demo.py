@@ -12,13 +12,12 @@ from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
-from accounts.models import Advertiser, Agency, Membership, Role, User
+from accounts.audit import Actor
+from accounts.models import Advertiser, Agency, AuditLog, Membership, Role, User
 from campaigns import creative_specs, services
-from campaigns.audit import Actor
 from campaigns.models import (
     STRATEGIES_BY_OBJECTIVE,
     AdGroup,
-    AuditLog,
     Campaign,
     ConversionEvent,
     Creative,
@@ -69,7 +68,7 @@ def test_seeding_twice_changes_nothing(media_root: Path) -> None:
     for email in DEMO_EMAILS:
         assert email in second_output
     assert "demo-password" in second_output
-    assert first["campaigns.AuditLog"] > 0
+    assert first["accounts.AuditLog"] > 0
     assert len(files) == Creative.objects.exclude(image="").count()
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from campaigns.models import AuditLog
+from accounts.models import AuditLog
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -43,10 +43,16 @@ class Actor:
         return "system"
 
 
+# Secrets never go into the log, not even hashed.
+NOT_LOGGED = frozenset({"password", "secret_hash"})
+
+
 def snapshot(obj: models.Model) -> dict[str, Any]:
-    """The object's stored field values, as JSON-safe data (foreign keys as ids)."""
+    """The object's stored field values, as JSON-safe data (foreign keys as ids), secrets left out."""
     data = {}
     for field in obj._meta.concrete_fields:
+        if field.attname in NOT_LOGGED:
+            continue
         value = getattr(obj, field.attname)
         if isinstance(field, models.FileField):
             value = value.name if value else ""

@@ -10,10 +10,10 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.test import RequestFactory
 
-from accounts.models import Role
+from accounts.audit import Actor, changed, record, snapshot
+from accounts.models import AuditLog, Role
 from campaigns import services
-from campaigns.audit import Actor, changed, record, snapshot
-from campaigns.models import AuditLog, Campaign, Objective
+from campaigns.models import Campaign, Objective
 from tests.factories import (
     AdGroupFactory,
     AdvertiserFactory,
@@ -155,8 +155,8 @@ def test_the_model_refuses_to_change_or_delete_an_entry(entry: AuditLog) -> None
 @pytest.mark.parametrize(
     "sql",
     [
-        "UPDATE campaigns_auditlog SET action = 'tampered' WHERE id = %s",
-        "DELETE FROM campaigns_auditlog WHERE id = %s",
+        "UPDATE accounts_auditlog SET action = 'tampered' WHERE id = %s",
+        "DELETE FROM accounts_auditlog WHERE id = %s",
     ],
 )
 def test_the_database_refuses_update_and_delete(entry: AuditLog, sql: str) -> None:
