@@ -228,6 +228,8 @@ class Campaign(models.Model):
                 "A frequency cap needs both a number of impressions and a period."
             )
         event = self.conversion_event if self.conversion_event_id else None
+        if event is not None and not event.is_active and self.objective == Objective.CONVERSIONS:
+            errors.setdefault("conversion_event", []).append("This conversion event is turned off.")
         if event is not None and event.advertiser_id != self.advertiser_id:
             errors.setdefault("conversion_event", []).append(
                 "The conversion event belongs to another account."
@@ -261,6 +263,9 @@ class Campaign(models.Model):
             raise TransitionError(
                 "A conversions campaign needs a conversion event before it can be activated."
             )
+        event = self.conversion_event if self.conversion_event_id else None
+        if self.objective == Objective.CONVERSIONS and event is not None and not event.is_active:
+            raise TransitionError(f"The conversion event {event} is turned off.")
         if not self.ad_groups.servable().exists():
             raise TransitionError(
                 "The campaign needs at least one active ad group with an approved, active creative."

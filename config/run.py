@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -22,22 +24,19 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STOP_TIMEOUT = 20
 
-DEMO_LOGINS = """\
-Demo logins (password: demo-password):
-  admin@example.com    superuser and ad reviewer (/admin/)
-  owner@example.com    agency admin of Northwind Media
-  manager@example.com  manager of one advertiser
-  analyst@example.com  analyst (read only)"""
-
 
 class Stack:
     def __init__(self) -> None:
         self.services = EmbeddedServices()
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stopping = False
+        self.seed_report = ""
 
-    def manage(self, *args: str) -> None:
-        subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, check=True)  # noqa: S603
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "manage.py", *args], cwd=BASE_DIR, check=True, stdout=subprocess.PIPE, text=True
+        )
+        return result.stdout
 
     def spawn(self, name: str, args: list[str]) -> None:
         process = subprocess.Popen(args, cwd=BASE_DIR)  # noqa: S603
@@ -46,9 +45,10 @@ class Stack:
     def start(self, port: int) -> None:
         self.services.start()
         (self.services.var_dir / "run").mkdir(parents=True, exist_ok=True)
-        self.manage("migrate", "--noinput")
+        print(self.manage("migrate", "--noinput"), end="", flush=True)
         self.manage("collectstatic", "--noinput", "--verbosity", "0")
-        self.manage("seed_demo")
+        # Printed once the servers are up, as the last thing before their logs: the logins to use.
+        self.seed_report = self.manage("seed_demo")
         self.spawn(
             "web",
             [
@@ -94,6 +94,22 @@ class Stack:
                 str(self.services.var_dir / "run" / "celerybeat-schedule"),
             ],
         )
+
+    def wait_until_healthy(self, port: int, timeout: float = 120) -> bool:
+        """Until /healthz answers 200 (web, database, Redis and the worker all up), so that the URL
+        printed next works when someone opens it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping:
+            if any(process.poll() is not None for _, process in self.children):
+                return False
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
+                    if response.status == 200:
+                        return True
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.5)
+        return False
 
     def wait(self) -> int:
         """Until a signal asks us to stop, or a child dies (then everything stops: no half-running stack)."""
@@ -154,11 +170,13 @@ def main() -> int:
     code = 0
     try:
         stack.start(port)
+        if not stack.wait_until_healthy(port) and not stack.stopping:
+            print(f"\n/healthz is not green yet: see http://127.0.0.1:{port}/healthz", file=sys.stderr)
         print(
             f"\nAdwright is running at http://127.0.0.1:{port}  (health: /healthz, admin: /admin/)",
             flush=True,
         )
-        print(DEMO_LOGINS, flush=True)
+        print(stack.seed_report, end="", flush=True)
         print("Press Ctrl-C to stop.\n", flush=True)
         code = stack.wait()
     except subprocess.CalledProcessError as exc:

@@ -435,6 +435,20 @@ def test_the_conversion_event_must_belong_to_the_account() -> None:
     assert _messages(exc)["conversion_event"] == ["The conversion event belongs to another account."]
 
 
+def test_a_turned_off_conversion_event_is_refused_and_blocks_activation() -> None:
+    campaign = servable_campaign(objective=Objective.CONVERSIONS)
+    AdGroup.objects.filter(campaign=campaign).update(bid_strategy=BidStrategy.LOWEST_COST, bid_micros=None)
+    campaign.conversion_event = ConversionEventFactory(advertiser=campaign.advertiser, is_active=False)
+    with pytest.raises(ValidationError) as exc:
+        campaign.full_clean()
+    assert _messages(exc)["conversion_event"] == ["This conversion event is turned off."]
+
+    campaign.save()
+    with pytest.raises(TransitionError, match="turned off"):
+        campaign.activate()
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.DRAFT
+
+
 def test_only_a_conversions_campaign_keeps_a_conversion_event() -> None:
     advertiser = AdvertiserFactory()
     campaign = CampaignFactory.build(
