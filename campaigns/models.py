@@ -329,6 +329,44 @@ class Campaign(models.Model):
 # Ad group
 
 
+class Switchable(models.Model):
+    """Ad groups and creatives: switched between active and paused; archived is final."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        ARCHIVED = "archived", "Archived"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+
+    class Meta:
+        abstract = True
+
+    def pause(self) -> None:
+        if self.status == self.Status.ARCHIVED:
+            raise TransitionError(f"An archived {self._meta.verbose_name} cannot be paused.")
+        self._set_status(self.Status.PAUSED)
+
+    def activate(self) -> None:
+        if self.status == self.Status.ARCHIVED:
+            raise TransitionError(
+                f"An archived {self._meta.verbose_name} cannot be activated; duplicate it instead."
+            )
+        self.check_can_activate()
+        self._set_status(self.Status.ACTIVE)
+
+    def check_can_activate(self) -> None:
+        """Raise TransitionError when the parent forbids activation."""
+
+    def archive(self) -> None:
+        self._set_status(self.Status.ARCHIVED)
+
+    def _set_status(self, status: str) -> None:
+        if self.status != status:
+            self.status = status
+            self.save(update_fields=["status", "updated_at"])
+
+
 class AdGroupQuerySet(TenantQuerySet["AdGroup"]):
     def servable(self) -> AdGroupQuerySet:
         """Active ad groups with at least one approved, active creative."""
@@ -339,16 +377,10 @@ class AdGroupQuerySet(TenantQuerySet["AdGroup"]):
         ).distinct()
 
 
-class AdGroup(models.Model):
-    class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        PAUSED = "paused", "Paused"
-        ARCHIVED = "archived", "Archived"
-
+class AdGroup(Switchable):
     advertiser = models.ForeignKey(Advertiser, on_delete=models.PROTECT, related_name="+", editable=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="ad_groups")
     name = models.CharField(max_length=200)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     bid_strategy = models.CharField(max_length=16, choices=BidStrategy.choices)
     bid_micros = models.BigIntegerField(
         null=True,
@@ -433,25 +465,9 @@ class AdGroup(models.Model):
         grid = (self.targeting or {}).get("dayparting")
         return grid is None or bool(grid[local.weekday()][local.hour])
 
-    def pause(self) -> None:
-        if self.status == self.Status.ARCHIVED:
-            raise TransitionError("An archived ad group cannot be paused.")
-        self._set_status(self.Status.PAUSED)
-
-    def activate(self) -> None:
-        if self.status == self.Status.ARCHIVED:
-            raise TransitionError("An archived ad group cannot be activated; duplicate it instead.")
+    def check_can_activate(self) -> None:
         if self.campaign.status == Campaign.Status.ARCHIVED:
             raise TransitionError("The campaign is archived.")
-        self._set_status(self.Status.ACTIVE)
-
-    def archive(self) -> None:
-        self._set_status(self.Status.ARCHIVED)
-
-    def _set_status(self, status: str) -> None:
-        if self.status != status:
-            self.status = status
-            self.save(update_fields=["status", "updated_at"])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -493,16 +509,11 @@ def creative_upload_to(instance: Creative, filename: str) -> str:
     return f"creatives/{instance.advertiser_id}/{timezone.now():%Y/%m}/{filename}"
 
 
-class Creative(models.Model):
+class Creative(Switchable):
     class Format(models.TextChoices):
         BANNER = "banner", "Banner (image)"
         NATIVE = "native", "Native"
         VIDEO = "video", "Video (VAST)"
-
-    class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        PAUSED = "paused", "Paused"
-        ARCHIVED = "archived", "Archived"
 
     class ReviewStatus(models.TextChoices):
         PENDING = "pending", "In review"
@@ -525,7 +536,6 @@ class Creative(models.Model):
     ad_group = models.ForeignKey(AdGroup, on_delete=models.PROTECT, related_name="creatives")
     name = models.CharField(max_length=200)
     format = models.CharField(max_length=16, choices=Format.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     landing_url = models.URLField(max_length=2048, validators=[http_url_validator])
     image = models.ImageField(
         upload_to=creative_upload_to, blank=True, width_field="width", height_field="height"
@@ -696,24 +706,6 @@ class Creative(models.Model):
         self.reviewed_by = by
         self.approved_content_hash = ""
         self.save()
-
-    def pause(self) -> None:
-        if self.status == self.Status.ARCHIVED:
-            raise TransitionError("An archived creative cannot be paused.")
-        self._set_status(self.Status.PAUSED)
-
-    def activate(self) -> None:
-        if self.status == self.Status.ARCHIVED:
-            raise TransitionError("An archived creative cannot be activated; duplicate it instead.")
-        self._set_status(self.Status.ACTIVE)
-
-    def archive(self) -> None:
-        self._set_status(self.Status.ARCHIVED)
-
-    def _set_status(self, status: str) -> None:
-        if self.status != status:
-            self.status = status
-            self.save(update_fields=["status", "updated_at"])
 
     @property
     def is_servable(self) -> bool:

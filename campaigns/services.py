@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from django.db import transaction
 
@@ -11,42 +11,34 @@ from accounts.models import Advertiser
 from campaigns.models import AdGroup, Campaign, ConversionEvent, Creative
 
 StatusAction = Literal["activate", "pause", "archive"]
+ModelT = TypeVar("ModelT", Campaign, AdGroup, Creative, ConversionEvent)
+
+
+def _create(obj: ModelT, actor: Actor) -> ModelT:
+    obj.full_clean()
+    obj.save()
+    record(actor=actor, action="create", obj=obj, after=snapshot(obj))
+    return obj
 
 
 @transaction.atomic
 def create_campaign(*, advertiser: Advertiser, actor: Actor, **fields: Any) -> Campaign:
-    campaign = Campaign(advertiser=advertiser, **fields)
-    campaign.full_clean()
-    campaign.save()
-    record(actor=actor, action="create", obj=campaign, after=snapshot(campaign))
-    return campaign
+    return _create(Campaign(advertiser=advertiser, **fields), actor)
 
 
 @transaction.atomic
 def create_ad_group(*, campaign: Campaign, actor: Actor, **fields: Any) -> AdGroup:
-    ad_group = AdGroup(campaign=campaign, **fields)
-    ad_group.full_clean()
-    ad_group.save()
-    record(actor=actor, action="create", obj=ad_group, after=snapshot(ad_group))
-    return ad_group
+    return _create(AdGroup(campaign=campaign, **fields), actor)
 
 
 @transaction.atomic
 def create_creative(*, ad_group: AdGroup, actor: Actor, **fields: Any) -> Creative:
-    creative = Creative(ad_group=ad_group, **fields)
-    creative.full_clean()
-    creative.save()
-    record(actor=actor, action="create", obj=creative, after=snapshot(creative))
-    return creative
+    return _create(Creative(ad_group=ad_group, **fields), actor)
 
 
 @transaction.atomic
 def create_conversion_event(*, advertiser: Advertiser, actor: Actor, **fields: Any) -> ConversionEvent:
-    event = ConversionEvent(advertiser=advertiser, **fields)
-    event.full_clean()
-    event.save()
-    record(actor=actor, action="create", obj=event, after=snapshot(event))
-    return event
+    return _create(ConversionEvent(advertiser=advertiser, **fields), actor)
 
 
 @transaction.atomic
