@@ -368,6 +368,8 @@ class AuditLog(models.Model):
         ADMIN = "admin", "Admin"
         SYSTEM = "system", "System"
 
+    # No database constraints on these: an entry outlives the user, key or account it names (rows the
+    # log refers to may be deleted; the log itself never is).
     advertiser = models.ForeignKey(
         Advertiser, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
