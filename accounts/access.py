@@ -108,7 +108,7 @@ def get_for_user_or_404(
     except (ObjectDoesNotExist, ValueError, TypeError):
         raise Http404(f"No {qs.model._meta.verbose_name} matches the given query.") from None
     if write:
-        require_edit(principal, _advertiser_of(obj))
+        require_edit(principal, advertiser_of(obj))
     return obj
 
 
@@ -129,7 +129,7 @@ def require_admin(principal: Principal, advertiser: Advertiser) -> None:
         raise PermissionDenied("Only an admin of this account can do this.")
 
 
-def _advertiser_of(obj: models.Model) -> Advertiser:
+def advertiser_of(obj: models.Model) -> Advertiser:
     from accounts.models import Advertiser
 
     return obj if isinstance(obj, Advertiser) else obj.advertiser  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ admin.site.site_title = "Adwright admin"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("config.api_urls")),
     path("", include("accounts.urls")),
 ]
 
