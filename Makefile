@@ -37,6 +37,10 @@ typecheck: $(VENV)/.installed-dev
 check-migrations: $(VENV)/.installed-dev
 	$(WITH_SERVICES) $(BIN)/python manage.py makemigrations --check --dry-run
 
+## make bench: the API benchmarks (bench/) on a database of their own; figures in var/bench/results.json.
+bench: $(VENV)/.installed-run
+	$(WITH_SERVICES) $(BIN)/python -m bench
+
 ## make manage ARGS="createsuperuser": any manage.py command against the same services.
 manage: $(VENV)/.installed-run
 	$(WITH_SERVICES) $(BIN)/python manage.py $(ARGS)

@@ -22,7 +22,7 @@ from django.http import Http404
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
-    from accounts.models import Advertiser, ApiKey, Role, User
+    from accounts.models import Advertiser, ApiKey, AuditLog, Role, User  # noqa: F401 - AuditLog: in a base class string
 
     Principal: TypeAlias = User | ApiKey | AnonymousUser
 
@@ -53,6 +53,21 @@ def advertiser_filter(principal: Principal, *, field: str = "id") -> Q:
     return Q(**{f"{field}__in": mine.filter(advertiser__isnull=False).values("advertiser_id")}) | Q(
         **{f"{agency_field}__in": mine.filter(agency__isnull=False).values("agency_id")}
     )
+
+
+def agency_filter(principal: Principal, *, field: str = "agency_id") -> Q:
+    """A Q object selecting, through `field`, the agencies `principal` belongs to (any role)."""
+    from accounts.models import Membership
+
+    if principal is None or not principal.is_authenticated or not principal.is_active:
+        return Q(pk__in=[])
+    if _is_api_key(principal):
+        agency_id = principal.agency_id  # type: ignore[union-attr]
+        return Q(**{field: agency_id}) if agency_id is not None else Q(pk__in=[])
+    if principal.is_superuser:
+        return Q()
+    mine = Membership.objects.filter(user_id=principal.pk, agency__isnull=False)
+    return Q(**{f"{field}__in": mine.values("agency_id")})
 
 
 def role_on(principal: Principal, advertiser: Advertiser) -> Role | None:
@@ -86,6 +101,13 @@ class TenantQuerySet(models.QuerySet[M]):
 
     def for_user(self, principal: Principal) -> Self:
         return self.filter(advertiser_filter(principal, field=self.advertiser_field))
+
+
+class AuditLogQuerySet(TenantQuerySet["AuditLog"]):
+    """Entries about the caller's advertisers, and about its agencies (agency members, agency keys)."""
+
+    def for_user(self, principal: Principal) -> Self:
+        return self.filter(advertiser_filter(principal, field="advertiser_id") | agency_filter(principal))
 
 
 class AdvertiserQuerySet(TenantQuerySet["Advertiser"]):

@@ -68,7 +68,7 @@ def changed(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tupl
     return {key: before.get(key) for key in keys}, {key: after[key] for key in keys}
 
 
-def record(
+def entry(
     *,
     actor: Actor,
     action: str,
@@ -77,15 +77,23 @@ def record(
     after: dict[str, Any] | None = None,
     advertiser: Advertiser | None = None,
 ) -> AuditLog | None:
+    """The unsaved entry for a change (None when nothing changed): record() saves one, bulk writers
+    bulk_create many."""
+    from accounts.models import Advertiser, Agency
+
     before, after = changed(before, after)
     if before == {} and after == {}:
         return None  # nothing changed: nothing to log
     if advertiser is None:
-        from accounts.models import Advertiser
-
         advertiser = obj if isinstance(obj, Advertiser) else getattr(obj, "advertiser", None)
-    return AuditLog.objects.create(
+    agency_id: int | None
+    if isinstance(obj, Agency):
+        agency_id = obj.pk
+    else:
+        agency_id = getattr(obj, "agency_id", None) or (advertiser.agency_id if advertiser else None)
+    return AuditLog(
         advertiser=advertiser,
+        agency_id=agency_id,
         actor_user=actor.user,
         actor_api_key=actor.api_key,
         actor_label=actor.label[:254],
@@ -97,3 +105,18 @@ def record(
         before=before,
         after=after,
     )
+
+
+def record(
+    *,
+    actor: Actor,
+    action: str,
+    obj: models.Model,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    advertiser: Advertiser | None = None,
+) -> AuditLog | None:
+    log_entry = entry(actor=actor, action=action, obj=obj, before=before, after=after, advertiser=advertiser)
+    if log_entry is not None:
+        log_entry.save()
+    return log_entry

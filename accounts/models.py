@@ -22,7 +22,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.access import AdvertiserQuerySet, TenantQuerySet
+from accounts.access import AdvertiserQuerySet, AuditLogQuerySet
 from accounts.money import currency_choices, validate_currency
 
 if TYPE_CHECKING:
@@ -373,6 +373,11 @@ class AuditLog(models.Model):
     advertiser = models.ForeignKey(
         Advertiser, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
+    # The agency the change concerns (its memberships and keys, or its advertisers' objects), so that
+    # agency members see agency-level changes too.
+    agency = models.ForeignKey(
+        Agency, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     actor_user = models.ForeignKey(
         User,
         null=True,
@@ -399,13 +404,14 @@ class AuditLog(models.Model):
     after = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = AuditLogQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["object_type", "object_id"]),
             models.Index(fields=["advertiser", "-created_at"]),
+            models.Index(fields=["agency", "-created_at"]),
         ]
 
     def __str__(self) -> str:

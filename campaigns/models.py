@@ -211,6 +211,7 @@ class Campaign(models.Model):
                 fields=["advertiser", "name"],
                 condition=~Q(status="archived"),
                 name="campaign_name_unique_per_advertiser",
+                violation_error_message="A campaign with this name already exists in this account.",
             ),
         ]
 
@@ -409,6 +410,7 @@ class AdGroup(Switchable):
                 fields=["campaign", "name"],
                 condition=~Q(status="archived"),
                 name="ad_group_name_unique_per_campaign",
+                violation_error_message="An ad group with this name already exists in this campaign.",
             ),
         ]
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any, Literal, TypeVar
 
 from django.db import transaction
 
 from accounts.audit import Actor, record, snapshot
 from accounts.models import Advertiser
-from campaigns.models import AdGroup, Campaign, ConversionEvent, Creative
+from campaigns.models import AdGroup, Campaign, ConversionEvent, Creative, TransitionError
 
 StatusAction = Literal["activate", "pause", "archive"]
 ModelT = TypeVar("ModelT", Campaign, AdGroup, Creative, ConversionEvent)
@@ -69,3 +70,119 @@ def review_creative(
         after=snapshot(locked),
     )
     creative.refresh_from_db()
+
+
+# Duplication -----------------------------------------------------------------------------------------
+
+COPY_SUFFIX = "copy"
+
+
+def _copy_name(name: str, taken: set[str], max_length: int) -> str:
+    """'Spring sale' -> 'Spring sale (copy)', then '(copy 2)', ... whichever is free, cut to fit."""
+    number = 1
+    while True:
+        suffix = f" ({COPY_SUFFIX})" if number == 1 else f" ({COPY_SUFFIX} {number})"
+        candidate = name[: max_length - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+        number += 1
+
+
+def _save_copy(copy: ModelT, actor: Actor, action: str = "create") -> ModelT:
+    copy.full_clean()
+    copy.save()
+    record(actor=actor, action=action, obj=copy, after=snapshot(copy))
+    return copy
+
+
+def _copy_creative(creative: Creative, *, ad_group: AdGroup, actor: Actor) -> Creative:
+    """Same content, same stored image file. It keeps its approval only if the approved content is
+    exactly this content; any other copy is reviewed afresh."""
+    copy = Creative(
+        ad_group=ad_group,
+        name=creative.name,
+        status=creative.status,
+        **{name: getattr(creative, name) for name in Creative.CONTENT_FIELDS if name != "image"},
+        image=creative.image.name,  # the name, not the FieldFile: both rows point at one file
+        width=creative.width,
+        height=creative.height,
+    )
+    approved_as_is = (
+        creative.review_status == Creative.ReviewStatus.APPROVED
+        and creative.approved_content_hash == creative.content_hash
+    )
+    if approved_as_is:
+        copy.review_status = Creative.ReviewStatus.APPROVED
+        copy.approved_content_hash = creative.approved_content_hash
+        copy.reviewed_at = creative.reviewed_at
+        copy.reviewed_by_id = creative.reviewed_by_id
+    return _save_copy(copy, actor)
+
+
+def _copy_ad_group(
+    ad_group: AdGroup, *, campaign: Campaign, name: str, status: str, actor: Actor, action: str
+) -> AdGroup:
+    copy = AdGroup(
+        campaign=campaign,
+        name=name,
+        status=status,
+        bid_strategy=ad_group.bid_strategy,
+        bid_micros=ad_group.bid_micros,
+        targeting=deepcopy(ad_group.targeting),
+    )
+    _save_copy(copy, actor, action)
+    for creative in ad_group.creatives.exclude(status=Creative.Status.ARCHIVED).order_by("id"):
+        _copy_creative(creative, ad_group=copy, actor=actor)
+    return copy
+
+
+@transaction.atomic
+def duplicate_campaign(*, campaign: Campaign, actor: Actor) -> Campaign:
+    """A draft copy named "… (copy)", with copies of the campaign's ad groups and creatives that are not
+    archived (each keeping its status: activating the copy brings the same structure to life).
+    Archived is final: duplicating is how an archived campaign starts again."""
+    taken = set(
+        Campaign.objects.filter(advertiser_id=campaign.advertiser_id)
+        .not_archived()
+        .filter(name__startswith=campaign.name[:150])
+        .values_list("name", flat=True)
+    )
+    copy = Campaign(
+        advertiser_id=campaign.advertiser_id,
+        name=_copy_name(campaign.name, taken, Campaign._meta.get_field("name").max_length or 200),
+        objective=campaign.objective,
+        status=Campaign.Status.DRAFT,
+        budget_type=campaign.budget_type,
+        budget_micros=campaign.budget_micros,
+        pacing=campaign.pacing,
+        starts_at=campaign.starts_at,
+        ends_at=campaign.ends_at,
+        frequency_cap_impressions=campaign.frequency_cap_impressions,
+        frequency_cap_period=campaign.frequency_cap_period,
+        conversion_event_id=campaign.conversion_event_id,
+    )
+    _save_copy(copy, actor, "duplicate")
+    for ad_group in campaign.ad_groups.exclude(status=AdGroup.Status.ARCHIVED).order_by("id"):
+        _copy_ad_group(
+            ad_group, campaign=copy, name=ad_group.name, status=ad_group.status, actor=actor, action="create"
+        )
+    return copy
+
+
+@transaction.atomic
+def duplicate_ad_group(*, ad_group: AdGroup, actor: Actor) -> AdGroup:
+    """A paused copy named "… (copy)" in the same campaign (its campaign may be delivering: the copy
+    waits to be activated), with copies of its creatives that are not archived."""
+    campaign = ad_group.campaign
+    if campaign.status == Campaign.Status.ARCHIVED:
+        raise TransitionError("The campaign is archived; duplicate the campaign instead.")
+    taken = set(
+        AdGroup.objects.filter(campaign=campaign)
+        .exclude(status=AdGroup.Status.ARCHIVED)
+        .filter(name__startswith=ad_group.name[:150])
+        .values_list("name", flat=True)
+    )
+    name = _copy_name(ad_group.name, taken, AdGroup._meta.get_field("name").max_length or 200)
+    return _copy_ad_group(
+        ad_group, campaign=campaign, name=name, status=AdGroup.Status.PAUSED, actor=actor, action="duplicate"
+    )

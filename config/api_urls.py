@@ -8,6 +8,7 @@ from accounts.api import urls as accounts_api
 from accounts.api.errors import not_found
 from campaigns.api import urls as campaigns_api
 
+
 class Router(SimpleRouter):
     """Paths with or without a trailing slash (/api/v1/campaigns and /api/v1/campaigns/)."""
 
@@ -17,13 +18,24 @@ class Router(SimpleRouter):
 
 
 router = Router()
+READ = ["get", "head"]
+SCHEMA = "api-schema"
 accounts_api.register(router)
 campaigns_api.register(router)
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("schema/", SpectacularAPIView.as_view(), name=SCHEMA),
+    # The docs pages are HTML for browsers: GET only (DRF's OPTIONS metadata has no page to render).
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", http_method_names=READ),
+        name="api-docs",
+    ),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="api-schema", http_method_names=READ),
+        name="api-redoc",
+    ),
     *router.urls,
-    re_path(r"^.*$", not_found),
+    re_path(r"^[\s\S]*$", not_found),  # [\s\S]: a path with an encoded newline is an API path too
 ]

@@ -250,6 +250,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": None,
+    # `?format=` is a filter (creatives' format), never a choice of renderer: the API speaks JSON.
+    "URL_FORMAT_OVERRIDE": None,
 }
 # Requests per minute, counted in Redis; 0 turns a limit off.
 API_RATE_LIMIT_PER_KEY = env_int("API_RATE_LIMIT_PER_KEY", 1200)
@@ -260,7 +262,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Manage advertiser accounts, campaigns, ad groups, creatives and conversion events. "
         "Authenticate with `Authorization: Bearer <key>`. Money is in integer micros of the "
-        "account currency. Errors: `{\"error\": {\"code\", \"message\", \"fields\"}}`."
+        'account currency. Errors: `{"error": {"code", "message", "fields"}}`.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -269,6 +271,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Several models have a `status` with other choices: name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "AdvertiserStatusEnum": "accounts.models.Advertiser.Status",
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "SwitchableStatusEnum": "campaigns.models.Switchable.Status",
+    },
 }
 
 LOGGING = {

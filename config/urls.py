@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from accounts.api.errors import not_found
 from config.health import healthz
 
 admin.site.site_header = "Adwright administration"
@@ -11,6 +12,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
+    re_path(r"^api/", not_found),  # other versions and /api/ itself answer in the API's shape
     path("", include("accounts.urls")),
 ]
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import models, transaction
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -35,6 +35,27 @@ class Pagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
     ordering = ("-created_at", "-id")
+
+    def get_page_size(self, request: Request) -> int:
+        """1 to max_page_size; anything else answers 400 rather than silently the default size."""
+        values = request.query_params.getlist(self.page_size_query_param)
+        if not values:
+            return self.page_size
+        value = values[0]
+        if len(values) == 1 and value.isascii() and value.isdigit() and 1 <= int(value) <= self.max_page_size:
+            return int(value)
+        raise ValidationError(
+            {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
+        )
+
+    def decode_cursor(self, request: Request) -> Any:
+        """A cursor this API did not give is a bad parameter (400), not a missing page (404)."""
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError(
+                {self.cursor_query_param: ["Not a cursor that this list gave; start again without it."]}
+            ) from None
 
 
 class CanEditAdvertiser(BasePermission):
@@ -78,6 +99,9 @@ class TenantViewSet(viewsets.GenericViewSet):
     permission_classes = (*viewsets.GenericViewSet.permission_classes, CanEditAdvertiser)
     lookup_value_regex = r"\d+"
 
+    # Response fields never kept for Idempotency-Key replays (a new API key's token).
+    secret_fields: tuple[str, ...] = ()
+
     _claim: Claim | None = None
     _usage: Usage | None = None
 
@@ -110,7 +134,7 @@ class TenantViewSet(viewsets.GenericViewSet):
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
         if self._claim is not None:
-            self._claim.store(response)
+            self._claim.store(response, secret_fields=self.secret_fields)
             self._claim = None
         if self._usage is not None:
             response["X-RateLimit-Limit"] = str(self._usage.limit)

@@ -12,12 +12,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 log = logging.getLogger(__name__)
@@ -52,8 +55,8 @@ def flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     {"targeting.countries[2]": [...], "ad_groups[1].bid_micros": [...]}"""
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
-        for key, value in detail.items():
-            key = str(key)
+        for raw_key, value in detail.items():
+            key = f"[{raw_key}]" if isinstance(raw_key, int) else str(raw_key)  # a ListField's items
             path = key if not prefix else (f"{prefix}{key}" if key.startswith("[") else f"{prefix}.{key}")
             out.update(flatten(value, path))
     elif isinstance(detail, list) and any(isinstance(item, (dict, list)) for item in detail):
@@ -77,7 +80,10 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, TransitionError):
         return Conflict(detail=" ".join(exc.messages), code="invalid_transition")
     if isinstance(exc, DjangoValidationError):
-        return exceptions.ValidationError(detail=as_serializer_error(exc))
+        detail = as_serializer_error(exc)
+        if NON_FIELD_ERRORS in detail:  # full_clean()'s "__all__" is the API's non_field_errors
+            detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
+        return exceptions.ValidationError(detail=detail)
     if isinstance(exc, Http404):
         return exceptions.NotFound("Not found. It does not exist, or it is not yours to see.")
     if isinstance(exc, DjangoPermissionDenied):
@@ -109,6 +115,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+@csrf_exempt  # an unknown path is a 404 whatever the method, never a CSRF page
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Unknown paths under /api/ answer in the API's shape, not with an HTML page."""
     return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)

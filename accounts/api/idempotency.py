@@ -67,16 +67,22 @@ class Claim:
     redis_key: str
     fingerprint: str
 
-    def store(self, response: Response) -> None:
+    def store(self, response: Response, *, secret_fields: tuple[str, ...] = ()) -> None:
+        """Keep the response for replays; `secret_fields` (a new API key's token) are not kept: a
+        replay answers them as null, and the client that lost the first answer revokes that key."""
         client = _client(settings.REDIS_URL)
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code == 429:
+            # Not an answer to keep: the retry (after Retry-After, for a 429) must run for real.
             client.delete(self.redis_key)
             return
+        data = response.data
+        if secret_fields and isinstance(data, dict):
+            data = {name: (None if name in secret_fields else value) for name, value in data.items()}
         record = {
             "state": "done",
             "fingerprint": self.fingerprint,
             "status": response.status_code,
-            "data": response.data,
+            "data": data,
             "headers": {name: response[name] for name in REPLAYED_HEADERS if response.has_header(name)},
         }
         client.set(self.redis_key, json.dumps(record, cls=DjangoJSONEncoder), ex=KEPT_SECONDS)

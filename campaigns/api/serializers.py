@@ -1,26 +1,55 @@
 """Serializers of the campaigns resources. Fields the client may not set are read-only; foreign keys
-accept only objects the caller can see (another tenant's id answers 400, as if it did not exist)."""
+accept only objects the caller can see (another tenant's id answers 400, as if it did not exist).
+
+Validation is the model's: AuditedSerializer saves through `full_clean()`, and targeting goes through
+campaigns/targeting.py, so the API, the forms and the admin share one definition of valid.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import UniqueTogetherValidator
 
 from accounts.api.base import AuditedSerializer
 from accounts.models import Advertiser
-from campaigns.models import ConversionEvent
+from campaigns.api.fields import CreativeImageField, OwnedRelatedField, TargetingField
+from campaigns.models import AdGroup, Campaign, ConversionEvent, Creative, DeliveryState
+
+MOVE_REFUSED = "An object cannot move to another {parent}; create a new one there instead."
 
 
-class VisibleAdvertiserField(serializers.PrimaryKeyRelatedField):
-    """An advertiser id, looked up among the caller's advertisers only."""
+class ParentSerializer(AuditedSerializer):
+    """A resource under a parent (`parent_field`): set when the object is created, fixed after."""
 
-    def get_queryset(self) -> Any:
-        return Advertiser.objects.for_user(self.context["request"].user)
+    parent_field: ClassVar[str]
+
+    def get_validators(self) -> list[Any]:
+        # Unique names are the model's constraints, checked by full_clean() (and for a whole bulk
+        # request at once): one rule and one message for the API, the forms and the admin.
+        return [v for v in super().get_validators() if not isinstance(v, UniqueTogetherValidator)]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        parent = attrs.get(self.parent_field)
+        current = getattr(self.instance, f"{self.parent_field}_id", None)
+        if self.instance is not None and parent is not None and parent.pk != current:
+            raise serializers.ValidationError(
+                {self.parent_field: MOVE_REFUSED.format(parent=self.parent_field.replace("_", " "))}
+            )
+        return attrs
 
 
-class ConversionEventSerializer(AuditedSerializer):
-    advertiser = VisibleAdvertiserField()
+# ---------------------------------------------------------------------------------------------------
+# Conversion events
+
+
+class ConversionEventSerializer(ParentSerializer):
+    """An action the advertiser counts (a purchase, a sign-up...), reported by postback or pixel."""
+
+    parent_field = "advertiser"
+    advertiser = OwnedRelatedField(Advertiser)
 
     class Meta:
         model = ConversionEvent
@@ -38,7 +67,186 @@ class ConversionEventSerializer(AuditedSerializer):
         )
         read_only_fields = ("id", "created_at")
 
-    def validate_advertiser(self, advertiser: Advertiser) -> Advertiser:
-        if self.instance is not None and advertiser.pk != self.instance.advertiser_id:
-            raise serializers.ValidationError("An object cannot move to another advertiser.")
-        return advertiser
+
+# ---------------------------------------------------------------------------------------------------
+# Campaigns
+
+
+class DeliverySerializer(serializers.Serializer):
+    """Whether the campaign delivers right now, and if not, why."""
+
+    state = serializers.ChoiceField(choices=DeliveryState.choices)
+    reason = serializers.CharField(help_text="Why, in words for the advertiser.")
+
+
+class CampaignSerializer(ParentSerializer):
+    """A campaign: objective, budget (integer micros of the advertiser's currency), pacing, schedule
+    and frequency cap. `status` changes only through the actions; `delivery` is derived."""
+
+    parent_field = "advertiser"
+    advertiser = OwnedRelatedField(Advertiser, help_text="The advertiser account; fixed once created.")
+    conversion_event = OwnedRelatedField(
+        ConversionEvent,
+        required=False,
+        allow_null=True,
+        help_text="The conversion event a conversions campaign optimises for (of the same advertiser).",
+    )
+    delivery = serializers.SerializerMethodField(
+        help_text="Whether the campaign delivers right now, and why not (derived, never stored)."
+    )
+
+    class Meta:
+        model = Campaign
+        fields = (
+            "id",
+            "advertiser",
+            "name",
+            "objective",
+            "status",
+            "delivery",
+            "budget_type",
+            "budget_micros",
+            "pacing",
+            "starts_at",
+            "ends_at",
+            "frequency_cap_impressions",
+            "frequency_cap_period",
+            "conversion_event",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = ("id", "status", "created_at", "updated_at")
+        extra_kwargs = {
+            "status": {"help_text": "Changed only by the actions: activate, pause, archive."},
+            "objective": {"help_text": "Fixed once the campaign has ad groups (duplicate to change it)."},
+            "ends_at": {"help_text": "Required with a lifetime budget."},
+        }
+
+    @extend_schema_field(DeliverySerializer)
+    def get_delivery(self, campaign: Campaign) -> dict[str, str]:
+        delivery = campaign.delivery()
+        return {"state": delivery.state.value, "reason": delivery.reason}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Ad groups
+
+
+class AdGroupSerializer(ParentSerializer):
+    """An ad group of a campaign: bid strategy, bid (integer micros) and targeting."""
+
+    parent_field = "campaign"
+    campaign = OwnedRelatedField(
+        Campaign, select_related=("advertiser",), help_text="The campaign; fixed once created."
+    )
+    targeting = TargetingField(
+        required=False,
+        help_text="Who sees the ads; an empty list means no restriction on that dimension. "
+        "A PATCH replaces the whole targeting.",
+    )
+
+    class Meta:
+        model = AdGroup
+        fields = (
+            "id",
+            "advertiser",
+            "campaign",
+            "name",
+            "status",
+            "bid_strategy",
+            "bid_micros",
+            "targeting",
+            "optimization_goal",
+            "billing_event",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = (
+            "id",
+            "advertiser",
+            "status",
+            "optimization_goal",
+            "billing_event",
+            "created_at",
+            "updated_at",
+        )
+        extra_kwargs = {
+            "advertiser": {"help_text": "The campaign's advertiser."},
+            "status": {"help_text": "Changed only by the actions: activate, pause, archive."},
+            "bid_strategy": {"help_text": "Allowed strategies follow from the campaign's objective."},
+            "bid_micros": {"help_text": "CPM, CPC or target CPA in micros; null for lowest cost."},
+            "optimization_goal": {"help_text": "Follows from the campaign's objective."},
+            "billing_event": {"help_text": "Click for manual CPC, impression otherwise."},
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Creatives
+
+
+class CreativeSerializer(ParentSerializer):
+    """An ad of an ad group: a banner (an IAB-size image), native (headline, body, image, call to
+    action) or video (VAST). It serves once review has approved it."""
+
+    parent_field = "ad_group"
+    ad_group = OwnedRelatedField(
+        AdGroup, select_related=("advertiser",), help_text="The ad group; fixed once created."
+    )
+    campaign = serializers.IntegerField(
+        source="ad_group.campaign_id", read_only=True, help_text="The ad group's campaign."
+    )
+    image = CreativeImageField(
+        required=False,
+        allow_null=True,
+        help_text="Banner: an IAB size (300x250, 728x90...). Native: 1.91:1 or square, at least 600 "
+        "wide. PNG, JPEG, GIF or WebP up to 1 MB. Upload it as a file (multipart/form-data) or, in "
+        "JSON, as a data URI string `data:image/png;base64,…`. Null for none (video).",
+    )
+
+    class Meta:
+        model = Creative
+        fields = (
+            "id",
+            "advertiser",
+            "campaign",
+            "ad_group",
+            "name",
+            "status",
+            "format",
+            "landing_url",
+            "image",
+            "width",
+            "height",
+            "headline",
+            "body",
+            "call_to_action",
+            "vast_url",
+            "vast_xml",
+            "review_status",
+            "rejection_reasons",
+            "review_note",
+            "reviewed_at",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = (
+            "id",
+            "advertiser",
+            "status",
+            "width",
+            "height",
+            "review_status",
+            "rejection_reasons",
+            "review_note",
+            "reviewed_at",
+            "created_at",
+            "updated_at",
+        )
+        extra_kwargs = {
+            "advertiser": {"help_text": "The ad group's advertiser."},
+            "status": {"help_text": "Changed only by the actions: activate, pause, archive."},
+            "review_status": {
+                "help_text": "Set by review. A change to the content of an approved creative sends it "
+                "back to review."
+            },
+        }
