@@ -14,6 +14,9 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     re_path(r"^api/", not_found),  # other versions and /api/ itself answer in the API's shape
     path("", include("accounts.urls")),
+    # The Ads Manager: one advertiser account's pages (accounts/pages.py: advertiser_page).
+    path("a/<int:advertiser_id>/", include("campaigns.urls")),
+    path("a/<int:advertiser_id>/", include("accounts.settings_pages")),
 ]
 
 if settings.DEBUG:
