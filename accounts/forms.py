@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 
 from accounts.money import micros_to_decimal, minor_units, parse_amount
 
@@ -32,12 +31,9 @@ class MoneyField(forms.CharField):
 
     def to_python(self, value: Any) -> int | None:  # type: ignore[override]
         text = super().to_python(value)
-        if text in self.empty_values:
+        if text is None or text in self.empty_values:
             return None
-        try:
-            return parse_amount(text, self.currency, allow_zero=self.allow_zero)
-        except ValidationError as exc:
-            raise ValidationError(exc.messages) from None
+        return parse_amount(text, self.currency, allow_zero=self.allow_zero)
 
     def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
         attrs = super().widget_attrs(widget)

@@ -29,7 +29,8 @@ def advertiser_page(view: View) -> View:
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, advertiser_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
-        advertiser = get_for_user_or_404(Advertiser.objects.select_related("agency"), request.user, pk=advertiser_id)
+        advertisers = Advertiser.objects.select_related("agency")
+        advertiser = get_for_user_or_404(advertisers, request.user, pk=advertiser_id)
         role = role_on(request.user, advertiser)
         can_edit = bool(role and role.can_edit and advertiser.is_active)
         if request.method not in READ_METHODS and not can_edit:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,21 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/home.html", {"accounts": accounts})
 
 
+ACCOUNT_PAGE = re.compile(r"^/a/\d+/(?P<section>[\w-]+/)?")
+
+
+def same_page_of(advertiser: Advertiser, path: str) -> str:
+    """/a/<old>/campaigns/12/ -> /a/<new>/campaigns/: the same section of the other account (its
+    objects are not the other account's, so only the section's first page is kept)."""
+    match = ACCOUNT_PAGE.match(path)
+    if match is None:
+        return path
+    section = match["section"] or ""
+    rest = path[match.end() :]
+    keep_query = section and (rest == "" or rest.startswith("?")) and section == "campaigns/"
+    return reverse("account_overview", args=[advertiser.pk]) + section + (rest if keep_query else "")
+
+
 @login_required
 @require_POST
 def switch_advertiser(request: HttpRequest) -> HttpResponse:
@@ -81,4 +97,4 @@ def switch_advertiser(request: HttpRequest) -> HttpResponse:
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         next_url = reverse("home")
-    return redirect(next_url)
+    return redirect(same_page_of(advertiser, next_url))

@@ -14,7 +14,7 @@ def main() -> int:
 
     started = time.perf_counter()
     with bench_databases():
-        from bench import bulk_create, list_campaigns, throughput
+        from bench import ads_manager, bulk_create, list_campaigns, throughput
         from bench.data import bench_account
         from bench.results import print_table, write_json
 
@@ -24,6 +24,7 @@ def main() -> int:
             *list_campaigns.run(listed),
             *bulk_create.run(bulk),
             *throughput.run(listed),
+            *ads_manager.run(*ads_manager.build()),
         ]
         print_table(figures)
         write_json(figures, RESULTS)

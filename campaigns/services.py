@@ -42,6 +42,41 @@ def create_conversion_event(*, advertiser: Advertiser, actor: Actor, **fields: A
     return _create(ConversionEvent(advertiser=advertiser, **fields), actor)
 
 
+def _update(obj: ModelT, actor: Actor, changes: dict[str, Any]) -> ModelT:
+    """Apply `changes` to the locked row, through the model's rules (full_clean), with its audit entry."""
+    locked = type(obj).objects.select_for_update().get(pk=obj.pk)
+    before = snapshot(locked)
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    locked.full_clean()
+    locked.save()
+    record(actor=actor, action="update", obj=locked, before=before, after=snapshot(locked))
+    return locked
+
+
+@transaction.atomic
+def update_campaign(*, campaign: Campaign, actor: Actor, **changes: Any) -> Campaign:
+    return _update(campaign, actor, changes)
+
+
+@transaction.atomic
+def update_ad_group(*, ad_group: AdGroup, actor: Actor, **changes: Any) -> AdGroup:
+    return _update(ad_group, actor, changes)
+
+
+@transaction.atomic
+def update_creative(*, creative: Creative, actor: Actor, **changes: Any) -> Creative:
+    """An edit of an approved creative's content sends it back to review (Creative.save)."""
+    if "image" in changes and changes["image"] == creative.image:
+        del changes["image"]  # the same stored file: not a new upload
+    return _update(creative, actor, changes)
+
+
+@transaction.atomic
+def update_conversion_event(*, event: ConversionEvent, actor: Actor, **changes: Any) -> ConversionEvent:
+    return _update(event, actor, changes)
+
+
 @transaction.atomic
 def change_status(*, obj: Campaign | AdGroup | Creative, action: StatusAction, actor: Actor) -> None:
     """Activate, pause or archive through the model's own rules (TransitionError says why not)."""
