@@ -61,6 +61,7 @@ OS_LABELS = {
 }
 TARGETING_FIELDS = (
     "countries",
+    "regions",
     "languages",
     "age_ranges",
     "genders",
@@ -118,6 +119,12 @@ class AdGroupForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
         help_text="One keyword or phrase per line.",
+    )
+    regions = forms.CharField(
+        required=False,
+        label="Regions",
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false", "autocapitalize": "characters"}),
+        help_text="ISO 3166-2 codes, one per line (US-CA, FR-IDF). Leave empty for whole countries.",
     )
     schedule = forms.ChoiceField(
         choices=[("always", "Run all the time"), ("dayparting", "Run on a schedule")],
@@ -193,7 +200,7 @@ class AdGroupForm(forms.Form):
             for path, messages in exc.message_dict.items():
                 field, index = split_path(path)
                 for message in messages:
-                    if field == "keywords" and index is not None:
+                    if field in ("keywords", "regions") and index is not None:
                         message = f"Line {index + 1}: {message}"
                     self.add_error(field if field in self.fields else None, message)
         self.check_placements(data)
@@ -202,6 +209,7 @@ class AdGroupForm(forms.Form):
     def targeting_json(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """The widgets' values as the targeting JSON, untouched otherwise: from_json judges them."""
         keywords = data.get("keywords") or ""
+        regions = data.get("regions") or ""
         hours = set(data.get("dayparting") or [])
         return {
             "countries": data.get("countries") or [],
@@ -219,8 +227,7 @@ class AdGroupForm(forms.Form):
                 if data.get("schedule") == "dayparting"
                 else None
             ),
-            # Regions have no widget yet: an edit keeps the ones set through the API.
-            "regions": (self.instance.targeting or {}).get("regions", []) if self.instance else [],
+            "regions": [line.strip() for line in regions.splitlines() if line.strip()],
         }
 
     def check_placements(self, data: dict[str, Any]) -> None:
@@ -275,6 +282,7 @@ def initial_from(ad_group: AdGroup) -> dict[str, Any]:
         "placements_exclude": [str(pk) for pk in targeting.placements_exclude],
         "interests": targeting.interests,
         "keywords": "\n".join(targeting.keywords),
+        "regions": "\n".join(targeting.regions),
         "schedule": "always" if targeting.dayparting is None else "dayparting",
         "dayparting": [
             f"{d}-{h}" for d, day in enumerate(targeting.dayparting or []) for h, on in enumerate(day) if on

@@ -180,11 +180,13 @@ def test_owner_edits_an_ad_group(tenants, campaign):
     assert log.before["name"] != "Renamed" and log.after["name"] == "Renamed"
 
 
-def test_edit_keeps_regions_set_through_the_api(tenants, campaign):
+def test_edit_shows_and_keeps_regions_set_through_the_api(tenants, campaign):
     ad_group = AdGroupFactory(
         campaign=campaign, bid_strategy=BidStrategy.MANUAL_CPC, targeting={"regions": ["US-CA"]}
     )
-    client_for(tenants.owner).post(edit_url(ad_group), form_data())
+    client = client_for(tenants.owner)
+    assert client.get(edit_url(ad_group)).context["form"]["regions"].value() == "US-CA"
+    client.post(edit_url(ad_group), form_data(regions="US-CA"))
     ad_group.refresh_from_db()
     assert ad_group.targeting["regions"] == ["US-CA"]
 
@@ -355,3 +357,33 @@ def test_estimate_is_deterministic_and_follows_the_targeting(campaign, placement
     assert estimate(Targeting(), campaign, formats=["video"]).daily_requests == 0
     narrow = estimate(Targeting(countries=["US"], genders=["female"], device_types=["mobile"]), campaign)
     assert narrow.daily_impressions < narrow.daily_requests
+
+
+def test_regions_are_typed_one_per_line_and_checked_by_the_targeting_rules(tenants):
+    from campaigns.models import AdGroup as AdGroupModel
+    from tests.conftest import client_for
+    from tests.factories import CampaignFactory
+
+    campaign = CampaignFactory(advertiser=tenants.advertiser, objective="traffic")
+    url = f"/a/{tenants.advertiser.pk}/campaigns/{campaign.pk}/ad-groups/new/"
+    data = {
+        "name": "Californians",
+        "bid_strategy": "manual_cpc",
+        "bid": "0.50",
+        "countries": ["US"],
+        "regions": "us-ca\nXX-99",
+        "schedule": "always",
+    }
+    client = client_for(tenants.owner)
+
+    refused = client.post(url, data)
+    assert "Line 2:" in refused.content.decode()
+    assert "us-ca" in refused.content.decode()  # what was typed stays
+    assert not AdGroupModel.objects.filter(campaign=campaign).exists()
+
+    data["regions"] = "us-ca\nUS-NY"
+    client.post(url, data)
+    ad_group = AdGroupModel.objects.get(campaign=campaign)
+    assert ad_group.targeting["regions"] == ["US-CA", "US-NY"]
+    edit = client.get(f"/a/{tenants.advertiser.pk}/ad-groups/{ad_group.pk}/").content.decode()
+    assert "US-CA\nUS-NY" in edit
