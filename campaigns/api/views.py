@@ -52,6 +52,18 @@ class CampaignsViewSet(WriteViewSet):
         """pause, activate or archive, by the model's rules (TransitionError -> 409), audited."""
         return self.change(request, name, lambda obj: getattr(obj, name)())
 
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str | None = None) -> Response:
+        return self.status_change(request, "activate")
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        return self.status_change(request, "pause")
+
+    @action(detail=True, methods=["post"])
+    def archive(self, request: Request, pk: str | None = None) -> Response:
+        return self.status_change(request, "archive")
+
     def duplicate_with(self, request: Request, duplicate: Callable[[Any], Any]) -> Response:
         with transaction.atomic():
             source = self.get_object(for_update=True)  # locked: the copy is of the version If-Match names
@@ -278,18 +290,6 @@ class CampaignViewSet(CampaignsViewSet):
         return self.get_queryset().prefetch_related(ad_groups)
 
     @action(detail=True, methods=["post"])
-    def activate(self, request: Request, pk: str | None = None) -> Response:
-        return self.status_change(request, "activate")
-
-    @action(detail=True, methods=["post"])
-    def pause(self, request: Request, pk: str | None = None) -> Response:
-        return self.status_change(request, "pause")
-
-    @action(detail=True, methods=["post"])
-    def archive(self, request: Request, pk: str | None = None) -> Response:
-        return self.status_change(request, "archive")
-
-    @action(detail=True, methods=["post"])
     def duplicate(self, request: Request, pk: str | None = None) -> Response:
         return self.duplicate_with(
             request, lambda campaign: services.duplicate_campaign(campaign=campaign, actor=self.actor)
@@ -381,18 +381,6 @@ class AdGroupViewSet(CampaignsViewSet):
 
     def advertiser_for_create(self, data: dict[str, Any]) -> Any:
         return data["campaign"].advertiser
-
-    @action(detail=True, methods=["post"])
-    def activate(self, request: Request, pk: str | None = None) -> Response:
-        return self.status_change(request, "activate")
-
-    @action(detail=True, methods=["post"])
-    def pause(self, request: Request, pk: str | None = None) -> Response:
-        return self.status_change(request, "pause")
-
-    @action(detail=True, methods=["post"])
-    def archive(self, request: Request, pk: str | None = None) -> Response:
-        return self.status_change(request, "archive")
 
     @action(detail=True, methods=["post"])
     def duplicate(self, request: Request, pk: str | None = None) -> Response:
@@ -488,18 +476,6 @@ class CreativeViewSet(CampaignsViewSet):
 
     def advertiser_for_create(self, data: dict[str, Any]) -> Any:
         return data["ad_group"].advertiser
-
-    @action(detail=True, methods=["post"])
-    def activate(self, request: Request, pk: str | None = None) -> Response:
-        return self.status_change(request, "activate")
-
-    @action(detail=True, methods=["post"])
-    def pause(self, request: Request, pk: str | None = None) -> Response:
-        return self.status_change(request, "pause")
-
-    @action(detail=True, methods=["post"])
-    def archive(self, request: Request, pk: str | None = None) -> Response:
-        return self.status_change(request, "archive")
 
 
 # ---------------------------------------------------------------------------------------------------
