@@ -5,7 +5,6 @@ by side. The issue's bound is 150 ms each."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -13,13 +12,14 @@ from django.db import connection
 from django.template import engines
 from django.test import Client
 from django.test.utils import override_settings
-from django.utils import timezone
 
 from accounts.models import Advertiser, Agency, Membership, Role, User
+from bench.data import fill
 from bench.results import Figure, expect, median_seconds
-from campaigns.models import AdGroup, BidStrategy, Campaign, Creative, Objective
+from campaigns.models import AdGroup, Campaign, Creative
 
-CAMPAIGNS, AD_GROUPS_PER_CAMPAIGN, CREATIVES_PER_CAMPAIGN = 500, 3, 10  # 1,500 ad groups, 5,000 creatives
+CAMPAIGNS, AD_GROUPS_PER_CAMPAIGN = 500, 3  # 1,500 ad groups
+CREATIVES_PER_AD_GROUP = (4, 3, 3)  # 10 a campaign: 5,000 creatives
 REPEAT = 15
 TARGET_MS = 150
 
@@ -34,50 +34,9 @@ def build() -> tuple[Advertiser, User]:
     advertiser = Advertiser.objects.create(agency=agency, name="Ads Manager", currency="USD", time_zone="UTC")
     user = User.objects.create_user("bench-admin@example.com", "bench-password-123")
     Membership.objects.create(user=user, advertiser=advertiser, role=Role.ADMIN)
-    start = timezone.now() - timedelta(days=1)
-    statuses = [Campaign.Status.ACTIVE, Campaign.Status.PAUSED, Campaign.Status.DRAFT]
-    campaigns = Campaign.objects.bulk_create(
-        Campaign(
-            advertiser=advertiser,
-            name=f"Campaign {i:04d}",
-            objective=Objective.AWARENESS,
-            status=statuses[i % len(statuses)],
-            budget_micros=10_000_000 + i,
-            starts_at=start,
-        )
-        for i in range(CAMPAIGNS)
-    )
-    ad_groups = AdGroup.objects.bulk_create(
-        AdGroup(
-            advertiser=advertiser,
-            campaign=campaign,
-            name=f"Ad group {n}",
-            bid_strategy=BidStrategy.MANUAL_CPM,
-            bid_micros=2_000_000,
-            targeting={"countries": ["US"]},
-            optimization_goal="impressions",
-            billing_event="impression",
-        )
-        for campaign in campaigns
-        for n in range(AD_GROUPS_PER_CAMPAIGN)
-    )
-    per_group = [4, 3, 3]  # 10 creatives a campaign
-    Creative.objects.bulk_create(
-        Creative(
-            advertiser=advertiser,
-            ad_group=ad_group,
-            name=f"Banner {n}",
-            format=Creative.Format.BANNER,
-            landing_url="https://example.com/",
-            image="creatives/bench/banner.png",
-            width=300,
-            height=250,
-            review_status=Creative.ReviewStatus.APPROVED if n == 0 else Creative.ReviewStatus.PENDING,
-            content_hash="bench",
-            approved_content_hash="bench" if n == 0 else "",
-        )
-        for index, ad_group in enumerate(ad_groups)
-        for n in range(per_group[index % AD_GROUPS_PER_CAMPAIGN])
+    # 10 creatives a campaign: 4, 3 and 3 over its three ad groups.
+    fill(
+        advertiser, CAMPAIGNS, ad_groups_per_campaign=AD_GROUPS_PER_CAMPAIGN, creatives_per_ad_group=(4, 3, 3)
     )
     expect(AdGroup.objects.filter(advertiser=advertiser).count() == 1500, "1,500 ad groups")
     expect(Creative.objects.filter(advertiser=advertiser).count() == 5000, "5,000 creatives")

@@ -26,12 +26,21 @@ def bench_account(name: str, *, campaigns: int) -> BenchAccount:
     advertiser = Advertiser.objects.create(agency=agency, name=name, currency="USD", time_zone="UTC")
     _, token = ApiKey.issue(name="bench", role=Role.ADMIN, agency=agency)
     if campaigns:
-        _fill(advertiser, campaigns)
+        fill(advertiser, campaigns)
     ids = list(Campaign.objects.filter(advertiser=advertiser).values_list("pk", flat=True))
     return BenchAccount(advertiser=advertiser, token=token, campaign_ids=ids)
 
 
-def _fill(advertiser: Advertiser, count: int) -> None:
+def fill(
+    advertiser: Advertiser,
+    count: int,
+    *,
+    ad_groups_per_campaign: int = 1,
+    creatives_per_ad_group: tuple[int, ...] = (1,),
+) -> None:
+    """`count` campaigns (a third each active, paused, draft) with their ad groups and banners, in
+    bulk. `creatives_per_ad_group` cycles over a campaign's ad groups; each group's first creative
+    is approved, the others wait for review."""
     start = timezone.now() - timedelta(days=1)
     statuses = [Campaign.Status.ACTIVE, Campaign.Status.PAUSED, Campaign.Status.DRAFT]
     campaigns = Campaign.objects.bulk_create(
@@ -49,7 +58,7 @@ def _fill(advertiser: Advertiser, count: int) -> None:
         AdGroup(
             advertiser=advertiser,
             campaign=campaign,
-            name="Ad group",
+            name=f"Ad group {n}",
             bid_strategy=BidStrategy.MANUAL_CPM,
             bid_micros=2_000_000,
             targeting={"countries": ["US"]},
@@ -57,20 +66,22 @@ def _fill(advertiser: Advertiser, count: int) -> None:
             billing_event="impression",
         )
         for campaign in campaigns
+        for n in range(ad_groups_per_campaign)
     )
     Creative.objects.bulk_create(
         Creative(
             advertiser=advertiser,
             ad_group=ad_group,
-            name="Banner",
+            name=f"Banner {n}",
             format=Creative.Format.BANNER,
             landing_url="https://example.com/",
             image="creatives/bench/banner.png",
             width=300,
             height=250,
-            review_status=Creative.ReviewStatus.APPROVED,
+            review_status=Creative.ReviewStatus.APPROVED if n == 0 else Creative.ReviewStatus.PENDING,
             content_hash="bench",
-            approved_content_hash="bench",
+            approved_content_hash="bench" if n == 0 else "",
         )
-        for ad_group in ad_groups
+        for index, ad_group in enumerate(ad_groups)
+        for n in range(creatives_per_ad_group[index % ad_groups_per_campaign % len(creatives_per_ad_group)])
     )

@@ -10,6 +10,7 @@ import pytest
 import redis as redis_lib
 from django.conf import settings
 from django.test import Client
+from rest_framework.test import APIClient
 
 from accounts.models import Advertiser, Role, User
 from tests.factories import AdvertiserFactory, MembershipFactory
@@ -39,6 +40,16 @@ def tenants(db) -> Tenants:
     ).user
     outsider = MembershipFactory(advertiser=other, role=Role.ADMIN, user__email="outsider@globex.test").user
     return Tenants(advertiser, owner, analyst, outsider, other)
+
+
+def api_client(principal: User | str | None = None) -> APIClient:
+    """An API client as a user (browser session), with an API key's token, or anonymous."""
+    client = APIClient()
+    if isinstance(principal, str):
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {principal}")
+    elif principal is not None:
+        client.force_login(principal)
+    return client
 
 
 def client_for(user: User) -> Client:

@@ -20,11 +20,11 @@ from django.views.decorators.http import require_POST
 from accounts.audit import Actor
 from accounts.models import Advertiser
 from accounts.pages import advertiser_page
-from campaigns import services
 from campaigns.estimates import Estimate, estimate
 from campaigns.forms.ad_group import AdGroupForm
-from campaigns.models import AdGroup, Campaign, Creative, TransitionError
+from campaigns.models import AdGroup, Campaign, Creative
 from campaigns.targeting import Targeting
+from campaigns.views import status
 from delivery.models import Placement
 
 
@@ -113,16 +113,11 @@ def ad_group_edit(request: HttpRequest, advertiser: Advertiser, pk: int) -> Http
 @advertiser_page
 def ad_group_status(request: HttpRequest, advertiser: Advertiser, pk: int) -> HttpResponse:
     ad_group = get_object_or_404(AdGroup.objects.select_related("campaign"), pk=pk, advertiser=advertiser)
-    action = request.POST.get("action", "")
-    if action not in ("activate", "pause", "archive"):
-        messages.error(request, "Unknown action.")
+    error = status.change_status(request, ad_group, request.POST.get("action", ""))
+    if error:
+        messages.error(request, error)
     else:
-        try:
-            services.change_status(obj=ad_group, action=action, actor=Actor.from_request(request))  # type: ignore[arg-type]
-        except TransitionError as exc:
-            messages.error(request, " ".join(exc.messages))
-        else:
-            messages.success(request, f"Ad group {ad_group.get_status_display().lower()}.")
+        messages.success(request, f"Ad group {ad_group.get_status_display().lower()}.")
     return redirect("ad_group_edit", advertiser.pk, ad_group.pk)
 
 

@@ -47,8 +47,8 @@ from campaigns.models import (
     DeliveryState,
     Objective,
     RejectionReason,
-    TransitionError,
 )
+from campaigns.views import status
 
 PAGE_SIZE = 50
 
@@ -377,15 +377,6 @@ def setup_next_url(advertiser: Advertiser, campaign: Campaign) -> str:
     return f"{url}?wizard=1"
 
 
-def change_campaign_status(request: HttpRequest, campaign: Campaign, action: str) -> str:
-    """The status action through the service (audited); '' when done, else the rule's reason."""
-    try:
-        services.change_status(obj=campaign, action=action, actor=Actor.from_request(request))  # type: ignore[arg-type]
-    except TransitionError as exc:
-        return " ".join(exc.messages)
-    return ""
-
-
 RELATED_FIELDS = {
     "budget_type": ("ends_at",),
     "starts_at": ("ends_at",),
@@ -465,9 +456,9 @@ def campaign_status(request: HttpRequest, advertiser: Advertiser, pk: int) -> Ht
     """The status switch (list and campaign page): activate, pause or archive."""
     campaign = get_object_or_404(Campaign, advertiser=advertiser, pk=pk)
     action = request.POST.get("action", "")
-    if action not in ("activate", "pause", "archive"):
+    if action not in status.ACTIONS:
         return HttpResponse("Unknown action.", status=400)
-    error = change_campaign_status(request, campaign, action)
+    error = status.change_status(request, campaign, action)
     if is_htmx(request):
         row = one_row(advertiser, campaign, CampaignListQuery(request.POST))
         row.error, row.flash = error, not error
@@ -543,7 +534,7 @@ def campaign_bulk(request: HttpRequest, advertiser: Advertiser) -> HttpResponse:
             copy = services.duplicate_campaign(campaign=campaign, actor=actor)
             done.append(copy.name)
             continue
-        error = change_campaign_status(request, campaign, action)
+        error = status.change_status(request, campaign, action)
         if error:
             refused.append(f"{campaign.name}: {error}")
         else:

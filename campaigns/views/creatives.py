@@ -20,9 +20,9 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.audit import Actor
 from accounts.models import Advertiser
 from accounts.pages import advertiser_page
-from campaigns import services
 from campaigns.forms.creative import CreativeForm
-from campaigns.models import AdGroup, Creative, RejectionReason, TransitionError
+from campaigns.models import AdGroup, Creative, RejectionReason
+from campaigns.views import status
 from campaigns.views.ad_groups import campaign_url, live_errors, load_draft, read_only, save_draft
 
 
@@ -118,16 +118,11 @@ def creative_edit(request: HttpRequest, advertiser: Advertiser, pk: int) -> Http
 @advertiser_page
 def creative_status(request: HttpRequest, advertiser: Advertiser, pk: int) -> HttpResponse:
     creative = get_object_or_404(Creative, pk=pk, advertiser=advertiser)
-    action = request.POST.get("action", "")
-    if action not in ("activate", "pause", "archive"):
-        messages.error(request, "Unknown action.")
+    error = status.change_status(request, creative, request.POST.get("action", ""))
+    if error:
+        messages.error(request, error)
     else:
-        try:
-            services.change_status(obj=creative, action=action, actor=Actor.from_request(request))  # type: ignore[arg-type]
-        except TransitionError as exc:
-            messages.error(request, " ".join(exc.messages))
-        else:
-            messages.success(request, f"Creative {creative.get_status_display().lower()}.")
+        messages.success(request, f"Creative {creative.get_status_display().lower()}.")
     return redirect("creative_edit", advertiser.pk, creative.pk)
 
 

@@ -8,25 +8,15 @@ from dataclasses import dataclass
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.test import APIClient
 
 from accounts.models import Advertiser, Agency, AuditLog, Role, User
 from tests.conftest import Tenants
+from tests.conftest import api_client as api
 from tests.factories import AdvertiserFactory, CampaignFactory, MembershipFactory, issue_api_key
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/advertisers"
-
-
-def api(principal: User | str | None = None) -> APIClient:
-    """A client as a user (browser session) or with an API key's token."""
-    client = APIClient()
-    if isinstance(principal, str):
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {principal}")
-    elif principal is not None:
-        client.force_login(principal)
-    return client
 
 
 @dataclass

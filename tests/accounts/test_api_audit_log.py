@@ -8,25 +8,16 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
-from accounts.models import Advertiser, AuditLog, Role, User
+from accounts.models import Advertiser, AuditLog, Role
 from tests.conftest import Tenants
+from tests.conftest import api_client as api
 from tests.factories import MembershipFactory, UserFactory, issue_api_key
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/audit-log"
 NOW = timezone.now()
-
-
-def api(principal: User | str | None = None) -> APIClient:
-    client = APIClient()
-    if isinstance(principal, str):
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {principal}")
-    elif principal is not None:
-        client.force_login(principal)
-    return client
 
 
 def entry(

@@ -8,24 +8,15 @@ from dataclasses import dataclass
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.test import APIClient
 
 from accounts.models import Advertiser, Agency, AuditLog, Membership, Role, User
 from tests.conftest import Tenants
+from tests.conftest import api_client as api
 from tests.factories import AdvertiserFactory, MembershipFactory, UserFactory, issue_api_key
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/members"
-
-
-def api(principal: User | str | None = None) -> APIClient:
-    client = APIClient()
-    if isinstance(principal, str):
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {principal}")
-    elif principal is not None:
-        client.force_login(principal)
-    return client
 
 
 @dataclass
