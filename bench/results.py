@@ -19,6 +19,13 @@ class Figure:
     baseline: float | None = None  # the same work done the plain way, measured in the same run
     target: float | None = None  # the bound, where it gives one (value must stay below)
     note: str = ""
+    minimum: float | None = None  # the floor, where it gives one (value must reach it)
+
+    @property
+    def missed(self) -> bool:
+        above = self.target is not None and not self.value < self.target
+        below = self.minimum is not None and self.value < self.minimum
+        return above or below
 
     @property
     def ratio(self) -> float | None:
@@ -33,7 +40,10 @@ class Figure:
             data["ratio"] = None if self.ratio is None else round(self.ratio, 3)
         if self.target is not None:
             data["target"] = self.target
-            data["within_target"] = self.value < self.target
+        if self.minimum is not None:
+            data["minimum"] = self.minimum
+        if self.target is not None or self.minimum is not None:
+            data["within_target"] = not self.missed
         if self.note:
             data["note"] = self.note
         return data
@@ -64,7 +74,9 @@ def print_table(figures: list[Figure]) -> None:
         ratio = "" if figure.ratio is None else f"{figure.ratio:8.2f}"
         target = ""
         if figure.target is not None:
-            target = f"< {figure.target:g} {'ok' if figure.value < figure.target else 'MISSED'}"
+            target = f"< {figure.target:g} {'MISSED' if figure.missed else 'ok'}"
+        elif figure.minimum is not None:
+            target = f">= {figure.minimum:g} {'MISSED' if figure.missed else 'ok'}"
         print(f"{figure.name:<40} {figure.value:12.3f} {figure.unit:<10} {baseline:>12} {ratio:>8}  {target}")
         if figure.note:
             print(f"{'':<4}{figure.note}")

@@ -34,7 +34,7 @@ from accounts.access import TenantQuerySet
 from accounts.models import Advertiser
 from accounts.money import MAX_MICROS
 from campaigns import creative_specs
-from campaigns.targeting import Targeting
+from campaigns.targeting import INTEREST_SEGMENTS, Targeting
 
 http_url_validator = URLValidator(schemes=["http", "https"], message="Enter a full http(s):// URL.")
 micros_validators = [
@@ -497,6 +497,9 @@ class CallToAction(models.TextChoices):
     WATCH_MORE = "watch_more", "Watch more"
 
 
+CREATIVE_CATEGORIES = [(segment, segment.replace("_", " & ").capitalize()) for segment in INTEREST_SEGMENTS]
+
+
 class CreativeQuerySet(TenantQuerySet["Creative"]):
     def servable(self) -> CreativeQuerySet:
         return self.filter(status=Creative.Status.ACTIVE, review_status=Creative.ReviewStatus.APPROVED)
@@ -549,6 +552,14 @@ class Creative(Switchable):
     call_to_action = models.CharField(max_length=16, choices=CallToAction.choices, blank=True)
     vast_url = models.URLField(max_length=2048, blank=True, validators=[http_url_validator])
     vast_xml = models.TextField(blank=True)
+    # What the ad is about, in the interest taxonomy of targeting: publishers block categories of ads
+    # (OpenRTB bcat) and people respond to ads about what interests them.
+    category = models.CharField(
+        max_length=32,
+        choices=CREATIVE_CATEGORIES,
+        blank=True,
+        help_text="What the ad is about; publishers can block categories.",
+    )
     review_status = models.CharField(
         max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING, editable=False
     )

@@ -137,6 +137,7 @@ def _copy_creative(creative: Creative, *, ad_group: AdGroup, actor: Actor) -> Cr
         ad_group=ad_group,
         name=creative.name,
         status=creative.status,
+        category=creative.category,
         **{name: getattr(creative, name) for name in Creative.CONTENT_FIELDS if name != "image"},
         image=creative.image.name,  # the name, not the FieldFile: both rows point at one file
         width=creative.width,

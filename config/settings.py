@@ -7,6 +7,7 @@ and ALLOWED_HOSTS. Test-only settings live in tests/settings.py.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -253,6 +254,28 @@ REST_FRAMEWORK = {
     # `?format=` is a filter (creatives' format), never a choice of renderer: the API speaks JSON.
     "URL_FORMAT_OVERRIDE": None,
 }
+# The ad server (delivery/).
+# Each serving process rebuilds its targeting index when the version in Redis moves, and at least
+# this often (schedules end, accounts are suspended).
+INDEX_MAX_AGE_SECONDS = env_int("INDEX_MAX_AGE_SECONDS", 60)
+# What a lowest-cost ad group bids (USD micros CPM) until the pacing controller sets its bid.
+DELIVERY_LOWEST_COST_CPM_MICROS = env_int("DELIVERY_LOWEST_COST_CPM_MICROS", 4_000_000)
+# USD per unit of a currency, JSON, e.g. {"EUR": "1.08"}: overrides delivery/fx.py's defaults.
+FX_USD_PER_UNIT: dict[str, str] = json.loads(env_str("FX_USD_PER_UNIT") or "{}")
+# How long a tracking URL counts after the decision: impressions fire at once, clicks come later.
+TRACKING_IMPRESSION_TTL_SECONDS = env_int("TRACKING_IMPRESSION_TTL_SECONDS", 3600)
+TRACKING_CLICK_TTL_SECONDS = env_int("TRACKING_CLICK_TTL_SECONDS", 7 * 24 * 3600)
+TRACKING_NOTICE_TTL_SECONDS = env_int("TRACKING_NOTICE_TTL_SECONDS", 7 * 24 * 3600)
+# Invalid traffic: more than this many per minute from one IP or one user is not a person (0: off).
+IVT_IMPRESSIONS_PER_MINUTE_PER_IP = env_int("IVT_IMPRESSIONS_PER_MINUTE_PER_IP", 120)
+IVT_CLICKS_PER_MINUTE_PER_IP = env_int("IVT_CLICKS_PER_MINUTE_PER_IP", 20)
+IVT_IMPRESSIONS_PER_MINUTE_PER_USER = env_int("IVT_IMPRESSIONS_PER_MINUTE_PER_USER", 60)
+IVT_CLICKS_PER_MINUTE_PER_USER = env_int("IVT_CLICKS_PER_MINUTE_PER_USER", 10)
+# Proxies in front of the web servers whose X-Forwarded-For entries are trusted (0: none).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Raw event partitions (one per day) older than this are dropped; rollups are kept.
+EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90)
+
 # Requests per minute, counted in Redis; 0 turns a limit off.
 API_RATE_LIMIT_PER_KEY = env_int("API_RATE_LIMIT_PER_KEY", 1200)
 API_RATE_LIMIT_PER_ADVERTISER = env_int("API_RATE_LIMIT_PER_ADVERTISER", 3000)
@@ -276,6 +299,8 @@ SPECTACULAR_SETTINGS = {
         "AdvertiserStatusEnum": "accounts.models.Advertiser.Status",
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "SwitchableStatusEnum": "campaigns.models.Switchable.Status",
+        "CreativeCategoryEnum": "campaigns.models.CREATIVE_CATEGORIES",
+        "ConversionEventCategoryEnum": "campaigns.models.ConversionEvent.Category",
     },
 }
 

@@ -13,10 +13,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     re_path(r"^api/", not_found),  # other versions and /api/ itself answer in the API's shape
+    path("", include("delivery.urls")),  # the ad server: decisions, OpenRTB, tracking
     path("", include("accounts.urls")),
     # The Ads Manager: one advertiser account's pages (accounts/pages.py: advertiser_page).
     path("a/<int:advertiser_id>/", include("campaigns.urls")),
     path("a/<int:advertiser_id>/", include("accounts.settings_pages")),
+    path("a/<int:advertiser_id>/", include("delivery.views")),
 ]
 
 if settings.DEBUG:

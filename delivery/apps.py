@@ -4,3 +4,21 @@ from django.apps import AppConfig
 class DeliveryConfig(AppConfig):
     name = "delivery"
     verbose_name = "Delivery"
+
+    def ready(self) -> None:
+        # Cache invalidation, not business logic: whatever changes what can serve (from a page, the
+        # API, the admin or a shell) tells the serving processes to rebuild their targeting index.
+        from django.db import transaction
+        from django.db.models.signals import post_delete, post_save
+
+        from accounts.models import Advertiser
+        from campaigns.models import AdGroup, Campaign, Creative
+        from delivery.engine import bump_version
+        from delivery.models import Placement, Publisher
+
+        def changed(**kwargs: object) -> None:
+            transaction.on_commit(bump_version)
+
+        for model in (Advertiser, Campaign, AdGroup, Creative, Placement, Publisher):
+            post_save.connect(changed, sender=model, dispatch_uid=f"index-version-{model.__name__}")
+            post_delete.connect(changed, sender=model, dispatch_uid=f"index-deleted-{model.__name__}")

@@ -140,6 +140,7 @@ class DemoAdvertiser:
     colour: RGB
     accent: RGB
     tagline: str
+    category: str  # what its ads are about (Creative.category)
     campaigns: tuple[DemoCampaign, ...]
     agency_slug: str = ""
     conversion_events: tuple[DemoConversionEvent, ...] = ()
@@ -198,7 +199,7 @@ ADVERTISERS = (
     DemoAdvertiser(
         name="Alpine Outfitters", agency_slug=AGENCY_SLUG, currency="USD", time_zone="America/Denver",
         domains=("alpineoutfitters.com", "shop.alpineoutfitters.com"),
-        colour=(31, 77, 58), accent=(242, 169, 59), tagline="Gear for every trail",
+        colour=(31, 77, 58), accent=(242, 169, 59), tagline="Gear for every trail", category="outdoors",
         conversion_events=(
             DemoConversionEvent("Purchase", ConversionEvent.Category.PURCHASE, default_value="85.00"),
         ),
@@ -272,7 +273,7 @@ ADVERTISERS = (
     DemoAdvertiser(
         name="Lumière Cosmetics", agency_slug=AGENCY_SLUG, currency="EUR", time_zone="Europe/Paris",
         domains=("lumiere-cosmetics.fr",), colour=(122, 31, 74), accent=(246, 214, 196),
-        tagline="Skin care, made in Grasse",
+        tagline="Skin care, made in Grasse", category="beauty",
         conversion_events=(
             DemoConversionEvent(
                 "Newsletter sign-up", ConversionEvent.Category.SIGN_UP, counting=ConversionEvent.Counting.ONE,
@@ -346,7 +347,7 @@ ADVERTISERS = (
     DemoAdvertiser(
         name="Harbour & Finch Coffee", currency="GBP", time_zone="Europe/London",
         domains=("harbourandfinch.co.uk",), colour=(59, 42, 32), accent=(214, 167, 96),
-        tagline="Small-batch roasts, delivered",
+        tagline="Small-batch roasts, delivered", category="cooking",
         campaigns=(
             DemoCampaign(
                 name="Coffee Subscription", objective=Objective.TRAFFIC, status="active", budget="90.00",
@@ -724,7 +725,7 @@ class _Seeder:
             )  # fmt: skip
         creative = services.create_creative(
             ad_group=ad_group, actor=self.system, name=spec.name, format=spec.format, landing_url=landing_url,
-            **content,
+            category=brand.category, **content,
         )  # fmt: skip
         self.result.count(creative, created=True)
         if spec.review == "approve":

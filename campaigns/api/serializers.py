@@ -220,6 +220,7 @@ class CreativeSerializer(ParentSerializer):
             "headline",
             "body",
             "call_to_action",
+            "category",
             "vast_url",
             "vast_xml",
             "review_status",

@@ -411,6 +411,7 @@ CREATIVE = {
     "headline": "",
     "body": "",
     "call_to_action": "",
+    "category": "outdoors",
     "vast_url": "",
     "vast_xml": "",
     "review_status": "pending",

@@ -50,10 +50,12 @@ class CreativeForm(forms.ModelForm):
             "body",
             "call_to_action",
             "landing_url",
+            "category",
             "vast_url",
             "vast_xml",
         )
         labels = {
+            "category": "What the ad is about",
             "name": "Creative name",
             "landing_url": "Landing page URL",
             "vast_url": "VAST tag URL",

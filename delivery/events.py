@@ -1,0 +1,61 @@
+"""Delivery events on their way to PostgreSQL: the serving path appends them to a Redis stream.
+
+The hot path never writes PostgreSQL. Each event is one stream entry `{"kind": ..., "data": json}`;
+Celery drains the stream into the day-partitioned event tables (delivery.ingest). Every event carries
+the `event_id` of the decision it belongs to (a UUIDv7 made at decision time), so each table can be
+idempotent on it.
+
+Kinds and their fields (all times are epoch milliseconds, UTC):
+- decision: event_id, request_id, source, at, slot_id, placement_id, advertiser_id, campaign_id,
+  ad_group_id, creative_id, user_key, country, device_type, os, bid_cpm_micros, price_cpm_micros,
+  price_micros, currency, billing_event, pctr, pcvr, test
+- impression: event_id, at, ip, user_agent, ivt_reason ("" when valid)
+- click: event_id, at, ip, user_agent, ivt_reason, had_impression
+- notice: event_id, at, notice ("win", "billing" or "loss"), price_cpm_micros, loss_reason
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Any
+
+import orjson
+import uuid6
+
+from delivery.hot import redis_client
+
+STREAM = "adwright:events"
+# The stream is trimmed approximately to this many entries; ingestion keeps it far below.
+STREAM_MAX_LENGTH = 2_000_000
+
+
+class EventKind(StrEnum):
+    DECISION = "decision"
+    IMPRESSION = "impression"
+    CLICK = "click"
+    NOTICE = "notice"
+
+
+def new_event_id() -> str:
+    return str(uuid6.uuid7())
+
+
+def emit(kind: EventKind, data: Mapping[str, Any]) -> None:
+    emit_many([(kind, data)])
+
+
+def emit_many(events: Iterable[tuple[EventKind, Mapping[str, Any]]]) -> None:
+    """Append events to the stream in one round trip."""
+    pipe = redis_client().pipeline(transaction=False)
+    count = 0
+    for kind, data in events:
+        pipe.xadd(
+            STREAM,
+            {"kind": kind.value, "data": orjson.dumps(data)},
+            maxlen=STREAM_MAX_LENGTH,
+            approximate=True,
+        )
+        count += 1
+    if count:
+        pipe.execute()
