@@ -126,7 +126,7 @@ def _orm_decision(n: int) -> int:
         .filter(Q(campaign__ends_at__isnull=True) | Q(campaign__ends_at__gt=timezone.now()))
         .values_list("id", "bid_micros")
     )
-    ranked = sorted(rows, key=lambda row: (-row[1], (row[0] * 2654435761 + n) % (1 << 32)))
+    ranked = sorted(rows, key=lambda row: (-(row[1] or 0), (row[0] * 2654435761 + n) % (1 << 32)))
     return ranked[0][0] if ranked else 0
 
 
@@ -139,9 +139,8 @@ def run() -> list[Figure]:
     figures: list[Figure] = []
     big = world("Index10k", 10_000)
     started = time.perf_counter()
-    list(
-        AdGroup.objects.filter(advertiser=big).select_related("campaign", "advertiser").values_list("id", "targeting")
-    )
+    groups = AdGroup.objects.filter(advertiser=big).select_related("campaign", "advertiser")
+    list(groups.values_list("id", "targeting", "campaign__starts_at", "advertiser__currency"))
     list(Creative.objects.filter(advertiser=big).values("id", "ad_group_id", "image", "landing_url"))
     read_seconds = time.perf_counter() - started
     builds = []
@@ -177,7 +176,7 @@ def run() -> list[Figure]:
         AdRequest(**{**{f: getattr(_request(slot, 0), f) for f in AdRequest.__slots__}, "explain": True})
     )
     scored = len(probe.explanations[0].candidates) if probe.explanations else 0
-    expect(probe.wins and 90 <= scored <= 110, f"{scored} candidates scored, {len(probe.wins)} wins")
+    expect(bool(probe.wins) and 90 <= scored <= 110, f"{scored} candidates scored, {len(probe.wins)} wins")
     for n in range(200):  # warm-up
         engine.decide(_request(slot, n))
     timings = []

@@ -202,11 +202,12 @@ def decide_batch(requests: Sequence[AdRequest], *, record: bool = True) -> list[
     snap = snapshot()
     decisions = [_decide(request, snap) for request in requests]
     if record:
-        _record(decisions)
+        record_wins(decisions)
     return decisions
 
 
-def _record(decisions: list[Decision]) -> None:
+def record_wins(decisions: Sequence[Decision]) -> None:
+    """Put the decisions' wins on the event stream (decide_batch does it unless told not to)."""
     events = [
         (EventKind.DECISION, decision_event(decision.request, win))
         for decision in decisions
@@ -460,8 +461,12 @@ def _ecpm(snap: Snapshot, rows: np.ndarray, pctr: np.ndarray, pcvr: np.ndarray) 
 
 def _blocked(request: AdRequest, snap: Snapshot, creative_index: int) -> bool:
     creative = snap.creative_list[creative_index]
-    if request.blocked_domains and any(d in request.blocked_domains for d in creative.advertiser_domains):
-        return True
+    if request.blocked_domains and any(
+        domain == blocked or domain.endswith("." + blocked)
+        for domain in creative.advertiser_domains
+        for blocked in request.blocked_domains
+    ):
+        return True  # blocking a domain blocks its subdomains (shop.brand.example under brand.example)
     if request.blocked_categories and taxonomy.is_blocked(creative.categories, request.blocked_categories):
         return True
     return bool(request.blocked_attributes and set(creative.attributes) & request.blocked_attributes)
