@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent.parent / "var" / "bench" / "results.json"
@@ -16,7 +16,7 @@ def main(only: list[str]) -> int:
 
     started = time.perf_counter()
     with bench_databases():
-        from bench import ads_manager, bulk_create, list_campaigns, serving, throughput
+        from bench import ads_manager, bulk_create, ingest, list_campaigns, loop, serving, throughput
         from bench.data import bench_account
         from bench.results import Figure, print_table, write_json
 
@@ -28,7 +28,8 @@ def main(only: list[str]) -> int:
         groups: dict[str, Callable[[], list[Figure]]] = {
             "api": api,
             "ads_manager": lambda: ads_manager.run(*ads_manager.build()),
-            "serving": serving.run,
+            "serving": lambda: [*serving.run(), *loop.run()],
+            "ingest": ingest.run,
         }
         unknown = sorted(set(only) - set(groups))
         if unknown:

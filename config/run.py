@@ -94,6 +94,20 @@ class Stack:
                 str(self.services.var_dir / "run" / "celerybeat-schedule"),
             ],
         )
+        # A gentle stream of simulated traffic through the delivery loop, so the dashboards are alive.
+        self.spawn(
+            "simulator",
+            [
+                str(BIN / "python"),
+                "manage.py",
+                "simulate",
+                "--live",
+                "--requests-per-hour",
+                os.environ.get("SIMULATOR_REQUESTS_PER_HOUR", "3000"),
+                "--users",
+                "50000",
+            ],
+        )
 
     def wait_until_healthy(self, port: int, timeout: float = 120) -> bool:
         """Until /healthz answers 200 (web, database, Redis and the worker all up), so that the URL

@@ -231,6 +231,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=17),
         "options": {"expires": 30 * 60},
     },
+    # The serving path's events, from the Redis stream into PostgreSQL (COPY, idempotent).
+    "drain-events": {
+        "task": "delivery.tasks.drain_events",
+        "schedule": timedelta(seconds=2),
+        "options": {"expires": 10},
+    },
+    # Tomorrow's event partitions made ahead of time; partitions past retention dropped.
+    "maintain-partitions": {
+        "task": "delivery.tasks.maintain_partitions",
+        "schedule": crontab(minute=7),
+        "options": {"expires": 30 * 60},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "run" / "celerybeat-schedule")
 

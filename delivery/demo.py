@@ -214,7 +214,6 @@ ADVERTISERS = (
                         "age_ranges": [{"min": 25, "max": 54}],
                         "device_types": ["desktop", "mobile", "tablet"],
                         "interests": ["outdoors", "fitness", "travel"],
-                        "keywords": ["hiking boots", "trail gear", "backpacking"],
                     },
                     creatives=(
                         DemoCreative("Spring trail 300x250", BANNER, "/spring", size=(300, 250)),
@@ -241,7 +240,6 @@ ADVERTISERS = (
                         "age_ranges": [{"min": 18, "max": 24}, {"min": 25, "max": 44}],
                         "device_types": ["mobile"], "operating_systems": ["ios", "android"],
                         "interests": ["fitness", "sports", "outdoors"],
-                        "keywords": ["trail running shoes", "running"],
                         # Runners shop after work on weekdays and through the day at weekends.
                         "dayparting": _open_hours((range(5), range(17, 23)), (range(5, 7), range(8, 22))),
                     },
@@ -285,7 +283,7 @@ ADVERTISERS = (
                 name="Summer Glow Launch", objective=Objective.TRAFFIC, status="active", budget="400.00",
                 ad_groups=(DemoAdGroup(
                     name="France, Belgium, Switzerland - mobile", bid_strategy=BidStrategy.MANUAL_CPC,
-                    bid="0.40",
+                    bid="0.60",
                     targeting={
                         "countries": ["FR", "BE", "CH", "DE"], "languages": ["fr", "de"],
                         "age_ranges": [{"min": 18, "max": 34}, {"min": 35, "max": 54}],

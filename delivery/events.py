@@ -12,6 +12,8 @@ Kinds and their fields (all times are epoch milliseconds, UTC):
 - impression: event_id, at, ip, user_agent, ivt_reason ("" when valid)
 - click: event_id, at, ip, user_agent, ivt_reason, had_impression
 - notice: event_id, at, notice ("win", "billing" or "loss"), price_cpm_micros, loss_reason
+- truth (the traffic simulator's ground truth, kept beside the events and never read when serving):
+  event_id, p_click, p_conversion, clicked, converted
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class EventKind(StrEnum):
     IMPRESSION = "impression"
     CLICK = "click"
     NOTICE = "notice"
+    TRUTH = "truth"
 
 
 def new_event_id() -> str:

@@ -40,6 +40,7 @@ from campaigns.targeting import (
 )
 from delivery import engine
 from delivery.request import AdRequest, Context, Decision, Slot, Source, Win
+from delivery.serving.tracking_views import client_ip
 from delivery.tracking import tracking_urls
 
 MAX_BODY_BYTES = 64 * 1024
@@ -189,7 +190,7 @@ def _context(obj: dict[str, Any], http: HttpRequest | None) -> Context:
     ip = _text(obj.get("ip"), "context.ip", max_length=45)
     user_agent = _text(obj.get("user_agent"), "context.user_agent", max_length=512)
     if http is not None:
-        ip = ip or http.META.get("REMOTE_ADDR", "")
+        ip = ip or client_ip(http)
         user_agent = user_agent or http.META.get("HTTP_USER_AGENT", "")[:512]
     return Context(
         country=country,

@@ -1,0 +1,21 @@
+"""The delivery app's models: inventory (publishers, placements) and the raw event tables."""
+
+from delivery.models.events import (
+    ClickEvent,
+    DecisionEvent,
+    ImpressionEvent,
+    NoticeEvent,
+    TruthEvent,
+)
+from delivery.models.inventory import Placement, PlacementQuerySet, Publisher
+
+__all__ = [
+    "ClickEvent",
+    "DecisionEvent",
+    "ImpressionEvent",
+    "NoticeEvent",
+    "Placement",
+    "PlacementQuerySet",
+    "Publisher",
+    "TruthEvent",
+]

@@ -1,0 +1,266 @@
+"""What happens after the auction, in the simulated world: which ads are seen, clicked and converted.
+
+For each ad won (a `Win` of a `Decision`):
+- the impression fires for `IMPRESSION_RATE` of them (the rest never render: a closed page, a
+  failed load), a second or two after the decision, through the real tracking code
+  (delivery.tracking.record_impression with the win's signed URL), from the person's IP and browser;
+- whether it is clicked is drawn from the ground truth (delivery.simulator.truth), whose fatigue term
+  counts the person's earlier exposures to the campaign on the same (simulated, UTC) day, kept in
+  Redis per world seed so that every worker sees them, as the platform's frequency counters do (runs
+  of the same seed over the same day add up, there as here); the click goes through record_click
+  seconds to a minute later (click spammers: at once, and again a few times);
+- a conversion is drawn for a click from the truth's conversion probability. Conversion tracking
+  does not exist yet, so it is only recorded in the truth.
+
+Each fired impression leaves a `truth` event (event_id, p_click, p_conversion, clicked, converted)
+on the event stream, stored in delivery_truth beside the events it explains.
+
+Spend is what the ads' valid events cost their advertisers: the auction's price of each valid
+impression for ad groups billed per impression, and for those billed per click, each valid click at
+the cleared price per thousand over the predicted click rate (the second-price rule for cost per
+click, never above the bid).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import numpy as np
+from numpy.random import Generator
+
+from campaigns.targeting import INTEREST_SEGMENTS
+from delivery import tracking
+from delivery.events import EventKind, emit_many
+from delivery.hot import redis_client
+from delivery.request import CreativeInfo, Decision, Win
+from delivery.simulator import truth
+from delivery.simulator.audience import DEVICES
+from delivery.simulator.traffic import Traffic
+from delivery.simulator.world import KIND_BOT, KIND_CLICK_SPAM
+
+IMPRESSION_RATE = 0.95
+EXPOSURES_TTL_SECONDS = 2 * 86_400
+BASE_URL = "https://ads.adwright.test"  # the tracking URLs' host does not matter: the tokens do
+SPAM_REPEAT_CLICKS = (1, 4)  # extra fires of a spammer's click URL, at least and at most
+
+_DEVICE_CODE = {name: i for i, (name, _) in enumerate(DEVICES)}
+_FORMAT_CODE = {name: i for i, name in enumerate(truth.FORMATS)}
+
+
+@dataclass(slots=True)
+class Tally:
+    """What a batch (or a run) of simulated traffic came to."""
+
+    requests: int = 0
+    wins: int = 0
+    impressions: int = 0  # fired
+    valid_impressions: int = 0
+    clicks: int = 0  # fired, first fires only
+    valid_clicks: int = 0
+    conversions: int = 0
+    ivt: Counter[str] = field(default_factory=Counter)  # invalid events by reason
+    spend: Counter[tuple[int, str]] = field(default_factory=Counter)  # micros by (campaign id, currency)
+
+    def add(self, other: Tally) -> None:
+        for name in ("requests", "wins", "impressions", "valid_impressions", "clicks", "valid_clicks",
+                     "conversions"):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.ivt.update(other.ivt)
+        self.spend.update(other.spend)
+
+    def as_fields(self) -> dict[str, int]:
+        """Flat counters, as the delivery loop adds them up in a Redis hash."""
+        out = {
+            "requests": self.requests, "wins": self.wins, "impressions": self.impressions,
+            "valid_impressions": self.valid_impressions, "clicks": self.clicks,
+            "valid_clicks": self.valid_clicks, "conversions": self.conversions,
+        }  # fmt: skip
+        out.update({f"ivt:{reason}": n for reason, n in self.ivt.items()})
+        out.update({f"spend:{campaign}:{currency}": n for (campaign, currency), n in self.spend.items()})
+        return out
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, int]) -> Tally:
+        tally = cls()
+        for name, value in fields.items():
+            if name.startswith("ivt:"):
+                tally.ivt[name.removeprefix("ivt:")] = int(value)
+            elif name.startswith("spend:"):
+                _, campaign, currency = name.split(":")
+                tally.spend[(int(campaign), currency)] = int(value)
+            elif name in cls.__dataclass_fields__:
+                setattr(tally, name, int(value))
+        return tally
+
+    @property
+    def ivt_share(self) -> float:
+        """Invalid impressions and clicks among all those recorded."""
+        recorded = self.impressions + self.clicks
+        return sum(self.ivt.values()) / recorded if recorded else 0.0
+
+
+def simulate(
+    seed: int,
+    traffic: Traffic,
+    decisions: Sequence[Decision],
+    creatives: Mapping[int, CreativeInfo],
+    rng: Generator,
+    *,
+    base_url: str = BASE_URL,
+) -> Tally:
+    """Fire the impressions and clicks of the decisions (one per request of `traffic`, in order)."""
+    tally = Tally(requests=len(decisions))
+    rows = [(i, win) for i, decision in enumerate(decisions) for win in decision.wins]
+    tally.wins = len(rows)
+    fired = [
+        (i, win) for (i, win), draw in zip(rows, rng.random(len(rows)), strict=True) if draw < IMPRESSION_RATE
+    ]
+    if not fired:
+        return tally
+    request_of = np.array([i for i, _ in fired], dtype=np.int64)
+    wins = [win for _, win in fired]
+    requests = [decisions[i].request for i in request_of.tolist()]
+    exposures = _count_exposures(seed, [r.user_key for r in requests], [r.at for r in requests], wins)
+
+    n = len(wins)
+    infos = [creatives.get(win.creative_id) for win in wins]
+    category = np.array(
+        [truth.category_code(info) if info is not None else -1 for info in infos], dtype=np.int64
+    )
+    interest_match = np.array(
+        [
+            c >= 0 and INTEREST_SEGMENTS[c] in r.context.interests
+            for c, r in zip(category.tolist(), requests, strict=True)
+        ],
+        dtype=bool,
+    )
+    topic_match = category == traffic.page_topic[request_of]
+    device = np.array([_DEVICE_CODE.get(r.context.device_type, 0) for r in requests], dtype=np.int64)
+    fmt = np.array([_FORMAT_CODE.get(_format(info, r), 0) for info, r in zip(infos, requests, strict=True)])
+    creative_ids = [win.creative_id for win in wins]
+    p_click = truth.p_click(
+        format_code=fmt,
+        interest_match=interest_match,
+        topic_match=topic_match,
+        placement_effect=truth.placement_effects(seed, [win.placement_id or 0 for win in wins]),
+        device_code=device,
+        local_hour=traffic.local_hour[request_of],
+        exposures=exposures,
+        creative_effect=truth.creative_quality(seed, creative_ids),
+        noise=rng.normal(0.0, truth.CLICK_NOISE_SD, n),
+    )
+    p_conversion = truth.p_conversion(
+        interest_match=interest_match,
+        topic_match=topic_match,
+        device_code=device,
+        age_band=traffic.age_band[request_of],
+        campaign_effect=truth.campaign_conversion_effects(seed, [win.campaign_id for win in wins]),
+        creative_effect=truth.creative_conversion_effects(seed, creative_ids),
+        noise=rng.normal(0.0, truth.CONVERSION_NOISE_SD, n),
+    )
+    kind = traffic.kind[request_of]
+    p_click = np.where(
+        kind == KIND_BOT, truth.BOT_CTR, np.where(kind == KIND_CLICK_SPAM, truth.SPAM_CTR, p_click)
+    )
+    p_conversion = np.where(kind == KIND_CLICK_SPAM, 0.0, np.where(kind == KIND_BOT, 0.0, p_conversion))
+    clicked = rng.random(n) < p_click
+    converted = clicked & (rng.random(n) < p_conversion)
+
+    impression_delay = rng.uniform(0.3, 2.5, n)
+    # People read before they click (seconds to a minute); spammers click at once, and again.
+    click_delay = np.where(kind == KIND_CLICK_SPAM, rng.uniform(0.05, 0.4, n), rng.lognormal(2.0, 0.8, n))
+    repeats = rng.integers(SPAM_REPEAT_CLICKS[0], SPAM_REPEAT_CLICKS[1] + 1, n)
+
+    truths: list[tuple[EventKind, dict[str, Any]]] = []
+    kind_truth = EventKind.TRUTH
+    for j, win in enumerate(wins):
+        request = requests[j]
+        ctx = request.context
+        urls = tracking.tracking_urls(win, base_url, user_key=request.user_key)
+        shown_at = request.at + timedelta(seconds=float(impression_delay[j]))
+        impression = tracking.record_impression(
+            token_from_url(urls.impression_url), ip=ctx.ip, user_agent=ctx.user_agent, at=shown_at
+        )
+        tally.impressions += impression.recorded
+        if impression.counted:
+            tally.valid_impressions += 1
+            if win.billing_event == "impression":
+                tally.spend[(win.campaign_id, win.currency)] += win.price_micros
+        elif impression.recorded:
+            tally.ivt[impression.ivt_reason] += 1
+        if clicked[j]:
+            click_at = shown_at + timedelta(seconds=float(click_delay[j]))
+            fires = 1 + (int(repeats[j]) if kind[j] == KIND_CLICK_SPAM else 0)
+            for fire in range(fires):
+                click = tracking.record_click(
+                    token_from_url(urls.click_url),
+                    ip=ctx.ip,
+                    user_agent=ctx.user_agent,
+                    at=click_at + timedelta(seconds=0.1 * fire),
+                )
+                if not click.recorded:
+                    continue
+                tally.clicks += 1
+                if click.counted:
+                    tally.valid_clicks += 1
+                    if win.billing_event == "click":
+                        tally.spend[(win.campaign_id, win.currency)] += cost_per_click_micros(win)
+                else:
+                    tally.ivt[click.ivt_reason] += 1
+        tally.conversions += int(converted[j])
+        truths.append(
+            (
+                kind_truth,
+                {
+                    "event_id": win.event_id,
+                    "p_click": float(p_click[j]),
+                    "p_conversion": float(p_conversion[j]),
+                    "clicked": bool(clicked[j]),
+                    "converted": bool(converted[j]),
+                },
+            )
+        )
+    emit_many(truths)
+    return tally
+
+
+def cost_per_click_micros(win: Win) -> int:
+    """A click's price for an ad group billed per click: the cleared CPM over 1000 x pCTR, i.e. the
+    impression price over pCTR, in whole micros rounded down (never above the CPC bid)."""
+    if win.pctr <= 0:
+        return 0
+    # In Decimal, with the pCTR's shortest decimal (0.01, not the binary float just above it), so that
+    # an integer amount is divided exactly before rounding down.
+    rate = Decimal(repr(win.pctr))
+    return int((Decimal(win.price_micros) / rate).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def token_from_url(url: str) -> str:
+    """The signed token of an impression (`/t/v1/i/<token>.gif`) or click (`/t/v1/c/<token>`) URL."""
+    return url.rsplit("/", 1)[-1].split("?", 1)[0].removesuffix(".gif")
+
+
+def _format(info: CreativeInfo | None, request: Any) -> str:
+    if info is not None:
+        return info.format
+    formats = request.slots[0].formats if request.slots else frozenset()
+    return next(iter(formats), "banner")
+
+
+def _count_exposures(seed: int, user_keys: list[str], ats: list[Any], wins: list[Win]) -> np.ndarray:
+    """Each person's earlier impressions of the campaign on the same (UTC) day, this one counted in.
+
+    One Redis round trip for the batch: HINCRBY answers the count with this impression.
+    """
+    pipe = redis_client().pipeline(transaction=False)
+    for user_key, at, win in zip(user_keys, ats, wins, strict=True):
+        key = f"adwright:sim:{seed}:exposures:{at:%Y%m%d}:{user_key}"
+        pipe.hincrby(key, str(win.campaign_id), 1)
+        pipe.expire(key, EXPOSURES_TTL_SECONDS)
+    replies = pipe.execute()
+    return np.array(replies[0::2], dtype=np.int64) - 1

@@ -1,0 +1,37 @@
+"""The delivery app's Celery tasks: thin, each safe to run twice and on several workers at once."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from celery import shared_task
+
+from delivery import ingest
+from delivery.models.events import maintain_partitions as _maintain_partitions
+
+# A drain stops taking new batches after this long (the beat sends one every few seconds anyway),
+# well inside its time limits, so that a long backlog is shared between workers' tasks.
+DRAIN_SECONDS = 20.0
+
+
+def consumer_name() -> str:
+    """This worker process's name in the stream's consumer group: each process drains its own share."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@shared_task(name="delivery.tasks.drain_events", soft_time_limit=45, time_limit=60, ignore_result=True)
+def drain_events() -> int:
+    """Every few seconds: the event stream into PostgreSQL until it is empty or DRAIN_SECONDS pass.
+    Returns the number of stream entries taken."""
+    return ingest.drain(consumer_name(), seconds=DRAIN_SECONDS).entries
+
+
+@shared_task(
+    name="delivery.tasks.maintain_partitions", soft_time_limit=120, time_limit=180, ignore_result=True
+)
+def maintain_partitions() -> None:
+    """Hourly: the event tables' partitions for today and the next two days, retention applied, and
+    consumers of worker processes long gone removed from the stream's group."""
+    _maintain_partitions()
+    ingest.forget_idle_consumers()
