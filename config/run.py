@@ -22,6 +22,9 @@ from config.embedded import EmbeddedServices
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# Events drain every 2 s and the simulator sends a batch every 5 s: at INFO, Celery's line per task
+# would bury everything else.
+CELERY_LOG_LEVEL = os.environ.get("CELERY_LOG_LEVEL", "WARNING")
 STOP_TIMEOUT = 20
 
 
@@ -74,7 +77,7 @@ class Stack:
                 "config",
                 "worker",
                 "--loglevel",
-                "INFO",
+                CELERY_LOG_LEVEL,
                 "--concurrency",
                 os.environ.get("CELERY_CONCURRENCY", "2"),
                 "--hostname",
@@ -89,7 +92,7 @@ class Stack:
                 "config",
                 "beat",
                 "--loglevel",
-                "INFO",
+                CELERY_LOG_LEVEL,
                 "--schedule",
                 str(self.services.var_dir / "run" / "celerybeat-schedule"),
             ],
@@ -103,7 +106,7 @@ class Stack:
                 "simulate",
                 "--live",
                 "--requests-per-hour",
-                os.environ.get("SIMULATOR_REQUESTS_PER_HOUR", "3000"),
+                os.environ.get("SIMULATOR_REQUESTS_PER_HOUR", "20000"),
                 "--users",
                 "50000",
             ],

@@ -33,13 +33,13 @@ from typing import Any
 import numpy as np
 from numpy.random import Generator
 
+from campaigns.audience import DEVICES
 from campaigns.targeting import INTEREST_SEGMENTS
 from delivery import tracking
 from delivery.events import EventKind, emit_many
 from delivery.hot import redis_client
 from delivery.request import CreativeInfo, Decision, Win
 from delivery.simulator import truth
-from delivery.simulator.audience import DEVICES
 from delivery.simulator.traffic import Traffic
 from delivery.simulator.world import KIND_BOT, KIND_CLICK_SPAM
 

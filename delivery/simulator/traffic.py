@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from numpy.random import Generator
 
+from campaigns import audience
 from delivery.request import AdRequest, Context, Source
-from delivery.simulator import audience
 from delivery.simulator.world import KIND_BOT, KIND_CLICK_SPAM, World
 
 BOT_SHARE = 0.02

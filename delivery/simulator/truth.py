@@ -46,10 +46,10 @@ from functools import lru_cache
 import numpy as np
 from numpy.random import PCG64, Generator
 
+from campaigns.audience import AGE_BANDS, DEVICES
 from campaigns.targeting import INTEREST_SEGMENTS
 from delivery import taxonomy
 from delivery.request import CreativeInfo
-from delivery.simulator.audience import AGE_BANDS, DEVICES
 
 FORMATS = ("banner", "native", "video")  # campaigns.models.Creative.Format values
 BASE_CTR = np.array([0.0018, 0.007, 0.014])  # by FORMATS

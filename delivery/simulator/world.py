@@ -1,7 +1,7 @@
 """The simulator's world: a seeded population of people, bots and click spammers, and the placements
 they visit, as numpy columns.
 
-People are drawn from the audience structure (delivery.simulator.audience). Each has a stable user
+People are drawn from the audience structure (campaigns.audience). Each has a stable user
 key, IP address and browser, and an activity weight: heavy-tailed (log-normal), so a few people see
 many ads a day, which is what makes frequency caps and ad fatigue matter. Bots (crawlers, HTTP
 libraries, headless browsers) and click spammers are extra identities after the people; the traffic
@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 from numpy.random import PCG64, Generator
 
+from campaigns import audience
+from campaigns.audience import AGE_BANDS, DEVICES, GENDERS, GEOS, LANGUAGES, OS_BY_DEVICE
 from campaigns.targeting import INTEREST_SEGMENTS
 from delivery.request import PlacementInfo, Slot
-from delivery.simulator import audience
-from delivery.simulator.audience import AGE_BANDS, DEVICES, GENDERS, GEOS, LANGUAGES, OS_BY_DEVICE
 
 DEFAULT_USERS = 200_000
 ACTIVITY_SIGMA = 1.0  # log-normal spread of how much each person browses

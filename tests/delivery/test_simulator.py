@@ -14,11 +14,12 @@ import pycountry
 import pytest
 from numpy.random import PCG64, Generator
 
+from campaigns import audience
 from campaigns.models import Creative
 from campaigns.targeting import DEVICE_TYPES, INTEREST_SEGMENTS, OPERATING_SYSTEMS, Gender, language_codes
 from delivery import demo, ivt
 from delivery.request import CreativeInfo, PlacementInfo, Source, Win
-from delivery.simulator import audience, batches, traffic, truth
+from delivery.simulator import batches, traffic, truth
 from delivery.simulator.outcomes import cost_per_click_micros, token_from_url
 from delivery.simulator.world import (
     KIND_BOT,

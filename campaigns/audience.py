@@ -1,11 +1,11 @@
-"""Who the simulated people are: the audience structure of the traffic simulator, as plain data.
+"""Who the people behind the traffic are: the audience structure, as plain data.
 
-The simulator's world (delivery.simulator.world) draws its users from these tables, and a placement's
-traffic from its `AudienceSkew`; `expected_share` answers, in closed form, which share of a
-placement's human requests a targeting matches. The Ads Manager's audience estimate can use the same
-numbers, so that what it promises is what the simulator delivers. Nothing here imports Django or the
-rest of delivery (only campaigns.targeting's vocabulary), so the module can move to a place that
-campaigns may import.
+The traffic simulator's world (delivery.simulator.world) draws its users from these tables, and a
+placement's traffic from its `AudienceSkew`; `expected_share` answers, in closed form, which share of
+a placement's human requests a targeting matches. The Ads Manager's audience estimate
+(campaigns.estimates) uses the same numbers, so that what it promises is what the simulator
+delivers. It lives in campaigns, which delivery may import and not the other way round; nothing here
+imports Django.
 
 The generative model, in the order the world draws it:
 - geo: a (country, region) pair with its share of people and a representative IANA time zone;
