@@ -406,7 +406,7 @@ def _fill_slot(
         price_local = fx.from_usd_micros(sale.price_cpm_micros, currency) or 0
         wins.append(
             Win(
-                event_id=new_event_id(),
+                event_id=new_event_id(request.at),
                 slot_id=slot.id,
                 placement_id=slot.placement_id,
                 advertiser_id=creative.advertiser_id,

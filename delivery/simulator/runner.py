@@ -174,6 +174,9 @@ def run_live(
             sender.send(traffic, wait=False)
         if on_tick is not None:
             on_tick(now, len(traffic))
+    # Stopping: the workers may be stopping too (make run stops everything at once), so wait only
+    # briefly for the batches in flight.
+    sender.stall_seconds = min(sender.stall_seconds, 3.0)
     try:
         sender.wait(0)
     except Stalled as exc:

@@ -272,3 +272,13 @@ def test_a_campaign_not_yet_active_does_not_serve(placement):
     live_ad_group(campaign=campaign)
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.DRAFT)
     assert fresh_index().size == 0
+
+
+def test_event_ids_carry_the_time_of_the_request(placement):
+    # Simulated traffic of the past lands in its own day's partition: the tables partition by it.
+    live_ad_group()
+    fresh_index()
+    earlier = timezone.now().replace(microsecond=0) - timedelta(hours=12)
+    [win] = engine.decide(ad_request(slot_for(placement), at=earlier)).wins
+    assert int(win.event_id.replace("-", "")[:12], 16) == int(earlier.timestamp() * 1000)
+    assert win.event_id[14] == "7"  # version 7
