@@ -14,20 +14,19 @@ from typing import Any
 
 import orjson
 import pytest
-from django.conf import settings
 
 from campaigns.models import Creative
 from delivery.events import STREAM
+from tests.delivery.corpora import CORPORA, requires_corpora
 from tests.delivery.serving import fresh_index, live_ad_group
 from tests.delivery.test_openrtb_view import post
 
-CORPORA = Path(settings.BASE_DIR).parent / "shared" / "corpora"
 VALID = sorted(CORPORA.glob("openrtb/ortb2.6_bid-request-*.json")) + sorted(
     CORPORA.glob("prebid/valid-whole/*.json")
 )
 INVALID = sorted(CORPORA.glob("prebid/invalid-whole/*.json"))
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_client")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_client"), requires_corpora]
 
 
 def test_the_corpora_are_there():

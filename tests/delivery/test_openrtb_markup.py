@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import quote
 from xml.etree import ElementTree
 
 import orjson
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from delivery.openrtb import markup, response
 from delivery.openrtb.parse import BidRequest, NativeAsset, NativeSpec, Offer
 from delivery.request import AdRequest, Context, CreativeInfo, Decision, Source, Win
 from delivery.tracking import TrackingUrls
+from tests.delivery import corpora
 
-CORPORA = Path(settings.BASE_DIR).parent / "shared" / "corpora" / "openrtb"
+CORPORA = corpora.CORPORA / "openrtb"
 BASE = "https://ads.example"
 URLS = TrackingUrls(impression_url=f"{BASE}/t/v1/i/IMP.gif", click_url=f"{BASE}/t/v1/c/CLICK")
 BANNER = CreativeInfo(
@@ -115,6 +114,7 @@ def test_native_answers_the_requested_assets_in_native_1_2():
     assert assets[7]["data"]["value"] == "shop.example"
 
 
+@corpora.requires_corpora
 def test_native_matches_the_corpus_response_shape():
     example = json.loads((CORPORA / "native1.2_response-clickout.json").read_text())
     answer = orjson.loads(markup.native_json(NATIVE, native_request_spec(), URLS, BASE))
@@ -158,6 +158,7 @@ def test_a_vast_url_is_wrapped_with_our_impression_and_click_tracking():
     assert wrapper.findtext("Creatives/Creative/Linear/VideoClicks/ClickTracking") == URLS.click_url
 
 
+@corpora.requires_corpora
 def test_vast_xml_gets_our_impression_and_click_through():
     example = json.loads((CORPORA / "ortb2.6_bid-response-vast-inline.json").read_text())
     inline = example["seatbid"][0]["bid"][0]["adm"]
