@@ -14,11 +14,9 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import statistics
-import threading
 import time
 from datetime import timedelta
 
@@ -27,7 +25,7 @@ from django.utils import timezone
 
 from accounts.models import Advertiser, Agency
 from bench.results import Figure, expect
-from bench.throughput import SECONDS, gunicorn
+from bench.throughput import SECONDS, gunicorn, load
 from campaigns.models import AdGroup, BidStrategy, Campaign, Creative, Objective
 from delivery import engine
 from delivery.index import build
@@ -167,13 +165,7 @@ def run() -> list[Figure]:
     snapshot = engine.rebuild()
     expect(snapshot.size == 1_000, f"{snapshot.size} ad groups in the index")
     info = snapshot.placements[placement.pk]
-    slot = Slot(
-        id=info.key,
-        placement_id=info.id,
-        formats=frozenset({info.format}),
-        sizes=info.sizes,
-        floor_cpm_micros=info.floor_cpm_micros,
-    )
+    slot = Slot.for_placement(info)
     probe = engine.decide(
         AdRequest(**{**{f: getattr(_request(slot, 0), f) for f in AdRequest.__slots__}, "explain": True})
     )
@@ -223,52 +215,27 @@ def _http(key: str) -> list[Figure]:
         }
     ).encode()
     headers = {"Content-Type": "application/json"}
+    runs = {}
     with gunicorn() as port:
-        _load(port, "/serve/v1/decisions", body, headers, 1.0)
-        served = _load(port, "/serve/v1/decisions", body, headers, SECONDS)
-        _load(port, "/bench/plain/decision/", body, headers, 1.0)
-        plain = _load(port, "/bench/plain/decision/", body, headers, SECONDS)
+        for path in ("/serve/v1/decisions", "/bench/plain/decision/"):
+            load(port, [path], headers, 1.0, HTTP_CLIENTS, method="POST", body=body)  # warm-up
+            runs[path] = load(port, [path], headers, SECONDS, HTTP_CLIENTS, method="POST", body=body)
+    served, plain = runs["/serve/v1/decisions"], runs["/bench/plain/decision/"]
     setup = f"gunicorn 2x4 threads, {HTTP_CLIENTS} client threads on the same 2 cores, {SECONDS:g} s"
     return [
         Figure(
             "decisions over HTTP: throughput",
-            served[0],
+            served.per_second,
             "decisions/s",
-            baseline=plain[0],
+            baseline=plain.per_second,
             minimum=500,
             note=f"{setup}; baseline: a plain view answering a fixed JSON; no errors",
         ),
-        Figure("decisions over HTTP: p99", served[1], "ms", baseline=plain[1], target=50.0),
+        Figure(
+            "decisions over HTTP: p99",
+            _percentile(served.latencies_ms, 0.99),
+            "ms",
+            baseline=_percentile(plain.latencies_ms, 0.99),
+            target=50.0,
+        ),
     ]
-
-
-def _load(port: int, path: str, body: bytes, headers: dict[str, str], seconds: float) -> tuple[float, float]:
-    stop = threading.Event()
-    latencies: list[list[float]] = [[] for _ in range(HTTP_CLIENTS)]
-    errors: list[str] = []
-
-    def client(index: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        while not stop.is_set():
-            t0 = time.perf_counter()
-            connection.request("POST", path, body=body, headers=headers)
-            response = connection.getresponse()
-            payload = response.read()
-            if response.status != 200 or b"decisions" not in payload:
-                errors.append(f"{response.status} {payload[:200]!r}")
-                stop.set()
-            latencies[index].append((time.perf_counter() - t0) * 1000)
-        connection.close()
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(HTTP_CLIENTS)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join(30)
-    elapsed = time.perf_counter() - started
-    expect(not errors, f"errors under load: {errors[:3]}")
-    merged = [ms for per in latencies for ms in per]
-    return len(merged) / elapsed, _percentile(merged, 0.99)

@@ -100,8 +100,17 @@ def _wait_until_up(port: int, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("gunicorn did not answer within 30 s")
 
 
-def load(port: int, paths: list[str], headers: dict[str, str], seconds: float, clients: int) -> Load:
-    """`clients` threads send GETs round the paths for `seconds`; every answer must be 200."""
+def load(
+    port: int,
+    paths: list[str],
+    headers: dict[str, str],
+    seconds: float,
+    clients: int,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+) -> Load:
+    """`clients` threads send requests round the paths for `seconds`; every answer must be 200."""
     stop = threading.Event()
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[str] = []
@@ -113,7 +122,7 @@ def load(port: int, paths: list[str], headers: dict[str, str], seconds: float, c
                 break
             started = time.perf_counter()
             try:
-                connection.request("GET", path, headers=headers)
+                connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
                 response.read()
             except (OSError, http.client.HTTPException):

@@ -43,6 +43,12 @@ class ImageInfo:
     size_bytes: int
 
 
+def parse_size(size: str) -> tuple[int, int]:
+    """ "300x250" -> (300, 250), as placements store their sizes."""
+    width, _, height = size.partition("x")
+    return int(width), int(height)
+
+
 def banner_size_choices() -> list[tuple[str, str]]:
     return [(f"{w}x{h}", f"{w}x{h}") for w, h in IAB_BANNER_SIZES]
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from campaigns import audience
+from campaigns.creative_specs import parse_size
 from campaigns.models import Campaign, Creative
 from campaigns.targeting import Targeting
 
@@ -77,7 +78,7 @@ def estimate(targeting: Targeting, campaign: Campaign, *, formats: Collection[st
     total = sum(daily for *_, daily in rows)
     matched = 0.0
     for domain, fmt, sizes, daily in rows:
-        skew = audience.placement_skew(domain, fmt, [_size(size) for size in sizes])
+        skew = audience.placement_skew(domain, fmt, [parse_size(size) for size in sizes])
         matched += daily * match_share(targeting, skew)
     daily_requests = round(matched * _daypart_share(targeting))
     return Estimate(
@@ -116,11 +117,6 @@ def match_share(targeting: Targeting, skew: audience.AudienceSkew | None = None)
 @cache
 def _vocabulary() -> frozenset[str]:
     return frozenset(word for words in audience.TOPIC_KEYWORDS.values() for word in words)
-
-
-def _size(size: str) -> tuple[int, int]:
-    width, _, height = size.partition("x")
-    return int(width), int(height)
 
 
 def _daypart_share(targeting: Targeting) -> float:

@@ -60,14 +60,7 @@ def diagnose(ad_group: AdGroup, *, at: datetime | None = None) -> Diagnosis:
     currency = ad_group.advertiser.currency
     verdicts = []
     for placement in sorted(snapshot.placements.values(), key=lambda p: p.key):
-        slot = Slot(
-            id=placement.key,
-            placement_id=placement.id,
-            formats=frozenset({placement.format}),
-            sizes=placement.sizes,
-            floor_cpm_micros=placement.floor_cpm_micros,
-            publisher_id=placement.publisher_id,
-        )
+        slot = Slot.for_placement(placement)
         request = AdRequest(
             id=uuid.uuid4().hex,
             user_key="diagnosis",

@@ -146,15 +146,7 @@ def build(version: int = 0, *, at: datetime | None = None) -> Snapshot:
 
     placements = Placement.objects.active().select_related("publisher")
     for placement in placements:
-        info = PlacementInfo(
-            id=placement.pk,
-            key=placement.key,
-            publisher_id=placement.publisher_id,
-            publisher_domain=placement.publisher.domain,
-            format=placement.format,
-            sizes=frozenset(_parse_size(size) for size in placement.sizes),
-            floor_cpm_micros=placement.floor_cpm_micros,
-        )
+        info = placement.info()
         snapshot.placements[info.id] = info
         snapshot.placements_by_key[info.key] = info
 
@@ -245,11 +237,6 @@ def _epoch_ms_sql(field: str) -> Func:
         template="(EXTRACT(EPOCH FROM %(expressions)s) * 1000)::bigint",
         output_field=BigIntegerField(),
     )
-
-
-def _parse_size(size: str) -> tuple[int, int]:
-    width, _, height = size.partition("x")
-    return int(width), int(height)
 
 
 def _compile_rows(snapshot: Snapshot, rows: list[AdGroupRow], advertisers: dict[int, Advertiser]) -> None:

@@ -51,6 +51,19 @@ class Slot:
     count: int = 1  # how many different ads this slot takes
     publisher_id: int | None = None
 
+    @classmethod
+    def for_placement(cls, placement: PlacementInfo, *, slot_id: str | None = None, count: int = 1) -> Slot:
+        """A slot of one of our placements, at its floor."""
+        return cls(
+            id=slot_id or placement.key,
+            placement_id=placement.id,
+            formats=frozenset({placement.format}),
+            sizes=placement.sizes,
+            floor_cpm_micros=placement.floor_cpm_micros,
+            count=count,
+            publisher_id=placement.publisher_id,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class AdRequest:

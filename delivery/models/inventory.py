@@ -10,8 +10,9 @@ from django.db.models import Q
 
 from accounts.models import domain_validator
 from accounts.money import MAX_MICROS
-from campaigns.creative_specs import IAB_BANNER_SIZES
+from campaigns.creative_specs import IAB_BANNER_SIZES, parse_size
 from campaigns.models import Creative
+from delivery.request import PlacementInfo
 
 
 class Publisher(models.Model):
@@ -70,6 +71,18 @@ class Placement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.publisher.name} / {self.name}"
+
+    def info(self) -> PlacementInfo:
+        """The placement as the serving path holds it (select_related("publisher") first)."""
+        return PlacementInfo(
+            id=self.pk,
+            key=self.key,
+            publisher_id=self.publisher_id,
+            publisher_domain=self.publisher.domain,
+            format=self.format,
+            sizes=frozenset(parse_size(size) for size in self.sizes),
+            floor_cpm_micros=self.floor_cpm_micros,
+        )
 
     def clean(self) -> None:
         allowed = {f"{w}x{h}" for w, h in IAB_BANNER_SIZES}

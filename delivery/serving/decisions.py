@@ -137,17 +137,7 @@ def parse(body: Any, http: HttpRequest | None = None) -> tuple[AdRequest, dict[s
             raise BadRequest(f"{path}.count", f"A whole number from 1 to {MAX_COUNT}.")
         slot_id = key if key not in keys.values() else f"{key}#{i}"
         keys[slot_id] = key
-        slots.append(
-            Slot(
-                id=slot_id,
-                placement_id=placement.id,
-                formats=frozenset({placement.format}),
-                sizes=placement.sizes,
-                floor_cpm_micros=placement.floor_cpm_micros,
-                count=count,
-                publisher_id=placement.publisher_id,
-            )
-        )
+        slots.append(Slot.for_placement(placement, slot_id=slot_id, count=count))
     user = _object(obj.get("user", {}), "user")
     _no_unknown(user, {"key"}, "user")
     context = _context(_object(obj.get("context", {}), "context"), http)

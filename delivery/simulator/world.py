@@ -125,20 +125,10 @@ def load_placements() -> list[TrafficPlacement]:
     """The active placements, in one query (the simulator's, not the serving path's)."""
     from delivery.models import Placement  # the world itself runs without Django models
 
-    out = []
-    for placement in Placement.objects.active().select_related("publisher").order_by("id"):
-        sizes = frozenset((int(w), int(h)) for w, _, h in (size.partition("x") for size in placement.sizes))
-        info = PlacementInfo(
-            id=placement.pk,
-            key=placement.key,
-            publisher_id=placement.publisher_id,
-            publisher_domain=placement.publisher.domain,
-            format=placement.format,
-            sizes=sizes,
-            floor_cpm_micros=placement.floor_cpm_micros,
-        )
-        out.append(TrafficPlacement(info=info, daily_requests=placement.daily_requests))
-    return out
+    return [
+        TrafficPlacement(info=placement.info(), daily_requests=placement.daily_requests)
+        for placement in Placement.objects.active().select_related("publisher").order_by("id")
+    ]
 
 
 @dataclass(slots=True)
@@ -247,7 +237,7 @@ class World:
             geo_bounds=geo_bounds,
             profile_of=profile_of,
             profiles=profiles,
-            slots=[_slot(p.info) for p in placements],
+            slots=[Slot.for_placement(p.info) for p in placements],
             pages=pages,
             kind=column("kind"),
             geo=column("geo"),
@@ -392,17 +382,6 @@ def _pages(domain: str, skew: audience.AudienceSkew) -> Pages:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower().encode("ascii", "ignore").decode()).strip("-") or "page"
-
-
-def _slot(info: PlacementInfo) -> Slot:
-    return Slot(
-        id=info.key,
-        placement_id=info.id,
-        formats=frozenset({info.format}),
-        sizes=info.sizes,
-        floor_cpm_micros=info.floor_cpm_micros,
-        publisher_id=info.publisher_id,
-    )
 
 
 def _dotted(ip: int) -> str:

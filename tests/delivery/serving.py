@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -54,16 +55,8 @@ def fresh_index() -> Snapshot:
 
 
 def slot_for(placement: Placement, *, count: int = 1, floor: int | None = None) -> Slot:
-    info = engine.snapshot().placements[placement.pk]
-    return Slot(
-        id=placement.key,
-        placement_id=placement.pk,
-        formats=frozenset({placement.format}),
-        sizes=info.sizes,
-        floor_cpm_micros=info.floor_cpm_micros if floor is None else floor,
-        count=count,
-        publisher_id=placement.publisher_id,
-    )
+    slot = Slot.for_placement(engine.snapshot().placements[placement.pk], count=count)
+    return slot if floor is None else replace(slot, floor_cpm_micros=floor)
 
 
 def ad_request(
