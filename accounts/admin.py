@@ -191,13 +191,13 @@ class AgencyAdmin(AuditedModelAdmin):
 @admin.register(Advertiser)
 class AdvertiserAdmin(AuditedModelAdmin):
     list_display = ("name", "agency", "status", "currency", "time_zone", "created_at")
-    list_filter = ("status", "currency")
+    list_filter = ("status", "currency", "trusted")
     list_select_related = ("agency",)
     search_fields = ("name", "agency__name", "agency__slug")
     autocomplete_fields = ("agency",)
     readonly_fields = ("created_at",)
     date_hierarchy = "created_at"
-    fields = ("name", "agency", "status", "currency", "time_zone", "domains", "created_at")
+    fields = ("name", "agency", "status", "currency", "time_zone", "domains", "trusted", "created_at")
     inlines = (AdvertiserMemberInline,)
 
 

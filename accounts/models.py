@@ -175,6 +175,11 @@ class Advertiser(models.Model):
         blank=True,
         help_text="The advertiser's own domains: landing pages are checked against them in review.",
     )
+    trusted = models.BooleanField(
+        default=False,
+        help_text="Creatives that pass every automatic check are approved without a human "
+        "(when REVIEW_AUTO_APPROVE_TRUSTED is on).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = AdvertiserQuerySet.as_manager()

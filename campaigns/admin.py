@@ -364,7 +364,10 @@ class CreativeAdmin(StatusActionsAdmin):
     def reasons(self, obj: Creative) -> str:
         return reason_labels(obj)
 
-    @admin.action(description="Approve selected creatives", permissions=["change"])
+    def has_review_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("campaigns.review_creative")
+
+    @admin.action(description="Approve selected creatives", permissions=["review"])
     def approve(self, request: HttpRequest, queryset: QuerySet[Creative]) -> None:
         actor = admin_actor(request)
         approved = already = 0
@@ -378,14 +381,16 @@ class CreativeAdmin(StatusActionsAdmin):
             approved += 1
         if approved:
             self.message_user(
-                request, f"{approved} {model_ngettext(self.opts, approved)} approved.", messages.SUCCESS
+                request, f"{approved} {model_ngettext(Creative._meta, approved)} approved.", messages.SUCCESS
             )
         if already:
             self.message_user(
-                request, f"{already} {model_ngettext(self.opts, already)} already approved.", messages.INFO
+                request,
+                f"{already} {model_ngettext(Creative._meta, already)} already approved.",
+                messages.INFO,
             )
 
-    @admin.action(description="Reject selected creatives…", permissions=["change"])
+    @admin.action(description="Reject selected creatives…", permissions=["review"])
     def reject(self, request: HttpRequest, queryset: QuerySet[Creative]) -> TemplateResponse | None:
         """First call: a page asking for the reasons. Its form posts back here with `confirm`."""
         form = RejectForm(request.POST if request.POST.get("confirm") == "yes" else None)
@@ -403,7 +408,7 @@ class CreativeAdmin(StatusActionsAdmin):
                     )
             count = len(creatives)
             self.message_user(
-                request, f"{count} {model_ngettext(self.opts, count)} rejected.", messages.SUCCESS
+                request, f"{count} {model_ngettext(Creative._meta, count)} rejected.", messages.SUCCESS
             )
             return None  # back to the change list
         creatives = list(queryset.select_related("advertiser", "ad_group"))
@@ -466,3 +471,10 @@ class ConversionEventAdmin(AuditedModelAdmin):
     @admin.display(description="default value", ordering="default_value_micros")
     def default_value(self, obj: ConversionEvent) -> str:
         return money(obj.default_value_micros, obj.advertiser if obj.advertiser_id else None)
+
+
+# These register their own admins and import this module's helpers, so they come last.
+from campaigns import (  # noqa: E402
+    admin_policy,  # noqa: F401  (the policy configuration's admin)
+    admin_review,  # noqa: F401  (the review queue)
+)

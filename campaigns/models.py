@@ -20,7 +20,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -31,9 +31,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.access import TenantQuerySet
-from accounts.models import Advertiser
+from accounts.models import Advertiser, domain_validator
 from accounts.money import MAX_MICROS
-from campaigns import creative_specs
+from campaigns import creative_specs, imagehash
 from campaigns.targeting import INTEREST_SEGMENTS, Targeting
 
 http_url_validator = URLValidator(schemes=["http", "https"], message="Enter a full http(s):// URL.")
@@ -582,10 +582,17 @@ class Creative(Switchable):
     submitted_at = models.DateTimeField(default=timezone.now, editable=False)
     content_hash = models.CharField(max_length=64, editable=False)
     approved_content_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # Not content: derived from the image, or the outcome of the automatic checks (campaigns.policy).
+    image_hash = models.CharField(max_length=16, blank=True, editable=False, db_index=True)
+    policy_checks = models.JSONField(default=list, blank=True, editable=False)
+    policy_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = CreativeQuerySet.as_manager()
+
+    # The image that image_hash was computed from: another name means a new image to hash.
+    _hashed_image_name: str | None = None
 
     class Meta:
         ordering = ["ad_group_id", "id"]
@@ -615,8 +622,12 @@ class Creative(Switchable):
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.advertiser_id = self.ad_group.advertiser_id
         if self.image and not self.image._committed:
-            # Store a new upload first: storage may rename it, and the hash must see the final name.
+            # Hash the upload before storing it (storage may move a temporary file away), then store
+            # it first: storage may rename it, and the content hash must see the final name.
+            self.image_hash = imagehash.dhash(self.image.file)
             self.image.save(self.image.name, self.image.file, save=False)
+            self._hashed_image_name = self.image.name
+        self._refresh_image_hash()
         self.content_hash = self.compute_content_hash()
         changed_since_approval = (
             self.review_status == self.ReviewStatus.APPROVED
@@ -638,8 +649,30 @@ class Creative(Switchable):
                 "reviewed_by",
                 "submitted_at",
                 "approved_content_hash",
+                "image_hash",
             }
         super().save(*args, **kwargs)
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Creative:
+        instance = super().from_db(db, field_names, values)
+        if "image" in instance.__dict__:
+            instance._hashed_image_name = str(instance.__dict__["image"] or "")
+        return instance
+
+    def _refresh_image_hash(self) -> None:
+        name = self.image.name if self.image else ""
+        if name == self._hashed_image_name and (self.image_hash or not name):
+            return
+        if not name:
+            self.image_hash = ""
+        else:
+            try:
+                with self.image.open("rb") as stored:
+                    self.image_hash = imagehash.dhash(stored)
+            except OSError:  # the stored file is gone: nothing to compare
+                self.image_hash = ""
+        self._hashed_image_name = name
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
@@ -723,6 +756,80 @@ class Creative(Switchable):
     @property
     def is_servable(self) -> bool:
         return self.status == self.Status.ACTIVE and self.review_status == self.ReviewStatus.APPROVED
+
+
+class ReviewQueueManager(models.Manager["CreativeReview"]):
+    def get_queryset(self) -> models.QuerySet[CreativeReview]:
+        queue = CreativeQuerySet(self.model, using=self._db).awaiting_review()
+        return cast("models.QuerySet[CreativeReview]", queue.order_by("submitted_at", "id"))
+
+
+class CreativeReview(Creative):
+    """The review queue in the admin: creatives in review, oldest submission first."""
+
+    objects = ReviewQueueManager()  # type: ignore[assignment,misc]
+
+    class Meta:
+        proxy = True
+        verbose_name = "creative to review"
+        verbose_name_plural = "review queue"
+        permissions = [("review_creative", "Can approve or reject creatives")]
+
+
+def _normalise_term(term: str) -> str:
+    return " ".join(term.split()).lower()
+
+
+class ProhibitedTerm(models.Model):
+    """A word or phrase that may not appear in an ad (checked as a whole word, any case)."""
+
+    term = models.CharField(max_length=100, unique=True, help_text="Stored in lower case.")
+    reason = models.CharField(
+        max_length=32, choices=RejectionReason.choices, default=RejectionReason.PROHIBITED_PRODUCT
+    )
+    blocking = models.BooleanField(
+        default=True, help_text="Reject automatically; otherwise the match is only shown to the reviewer."
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["term"]
+
+    def __str__(self) -> str:
+        return self.term
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.term = _normalise_term(self.term)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        self.term = _normalise_term(self.term)
+        if not self.term:
+            raise ValidationError({"term": ["Enter a word or phrase."]})
+
+
+class DeniedDomain(models.Model):
+    """A domain that landing pages may not point to; its subdomains are denied with it."""
+
+    domain = models.CharField(max_length=253, unique=True, validators=[domain_validator])
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.domain = self.domain.strip().lower().rstrip(".")
+        super().save(*args, **kwargs)
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        # Before the validator runs, so that "Example.COM." is accepted as example.com.
+        self.domain = self.domain.strip().lower().rstrip(".")
+        super().clean_fields(exclude=exclude)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from accounts.audit import Actor, record, snapshot
 from accounts.models import Advertiser
+from campaigns import policy
 from campaigns.models import AdGroup, Campaign, ConversionEvent, Creative, TransitionError
 
 StatusAction = Literal["activate", "pause", "archive"]
@@ -32,9 +33,17 @@ def create_ad_group(*, campaign: Campaign, actor: Actor, **fields: Any) -> AdGro
     return _create(AdGroup(campaign=campaign, **fields), actor)
 
 
+def _check_if_in_review(creative: Creative, actor: Actor) -> Creative:
+    """Automatic policy checks as soon as a creative enters review (campaigns.policy): they may reject
+    it, or approve it for a trusted advertiser, in the same transaction as the change."""
+    if creative.review_status == Creative.ReviewStatus.PENDING:
+        policy.check_and_decide(creative, actor=actor)
+    return creative
+
+
 @transaction.atomic
 def create_creative(*, ad_group: AdGroup, actor: Actor, **fields: Any) -> Creative:
-    return _create(Creative(ad_group=ad_group, **fields), actor)
+    return _check_if_in_review(_create(Creative(ad_group=ad_group, **fields), actor), actor)
 
 
 @transaction.atomic
@@ -69,7 +78,7 @@ def update_creative(*, creative: Creative, actor: Actor, **changes: Any) -> Crea
     """An edit of an approved creative's content sends it back to review (Creative.save)."""
     if "image" in changes and changes["image"] == creative.image:
         del changes["image"]  # the same stored file: not a new upload
-    return _update(creative, actor, changes)
+    return _check_if_in_review(_update(creative, actor, changes), actor)
 
 
 @transaction.atomic
@@ -152,7 +161,8 @@ def _copy_creative(creative: Creative, *, ad_group: AdGroup, actor: Actor) -> Cr
         copy.approved_content_hash = creative.approved_content_hash
         copy.reviewed_at = creative.reviewed_at
         copy.reviewed_by_id = creative.reviewed_by_id
-    return _save_copy(copy, actor)
+        copy.image_hash = creative.image_hash
+    return _check_if_in_review(_save_copy(copy, actor), actor)
 
 
 def _copy_ad_group(

@@ -288,6 +288,12 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Raw event partitions (one per day) older than this are dropped; rollups are kept.
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90)
 
+# Creative review (campaigns/policy.py): a creative of a trusted advertiser that passes every
+# automatic check is approved without a human; images this close (bits of 64) to one a reviewer
+# rejected are rejected too.
+REVIEW_AUTO_APPROVE_TRUSTED = env_bool("REVIEW_AUTO_APPROVE_TRUSTED", True)
+REVIEW_NEAR_DUPLICATE_MAX_DISTANCE = env_int("REVIEW_NEAR_DUPLICATE_MAX_DISTANCE", 6)
+
 # Requests per minute, counted in Redis; 0 turns a limit off.
 API_RATE_LIMIT_PER_KEY = env_int("API_RATE_LIMIT_PER_KEY", 1200)
 API_RATE_LIMIT_PER_ADVERTISER = env_int("API_RATE_LIMIT_PER_ADVERTISER", 3000)

@@ -10,6 +10,7 @@ admin.site.site_title = "Adwright admin"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("admin/events/", include("delivery.admin_events")),  # read-only event pages, staff only
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     re_path(r"^api/", not_found),  # other versions and /api/ itself answer in the API's shape

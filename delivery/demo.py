@@ -38,6 +38,7 @@ from campaigns.models import (
     Objective,
     RejectionReason,
 )
+from campaigns.reviewers import reviewers_group
 from delivery.models import Placement, Publisher
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed on purpose: these are the demo's logins
@@ -54,6 +55,7 @@ class DemoUser:
     full_name: str
     what: str  # for the printed list of logins
     superuser: bool = False
+    reviewer: bool = False  # staff in the Reviewers group: the creative review queue in the admin
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,10 @@ class DemoAdvertiser:
 AGENCY_NAME, AGENCY_SLUG = "Northwind Media", "northwind"
 
 USERS = (
-    DemoUser("admin@example.com", "Priya Natarajan", "superuser and ad reviewer (/admin/)", superuser=True),
+    DemoUser("admin@example.com", "Priya Natarajan", "superuser (/admin/)", superuser=True),
+    DemoUser(
+        "reviewer@example.com", "Rui Almeida", "ad reviewer: the review queue in /admin/", reviewer=True
+    ),
     DemoUser("owner@example.com", "Oliver Bennett", f"admin of the agency {AGENCY_NAME}"),
     DemoUser("manager@example.com", "Marta Kowalski", "manager of Harbour & Finch Coffee"),
     DemoUser("analyst@example.com", "Sam Okafor", "analyst on Alpine Outfitters and Lumière Cosmetics"),
@@ -549,7 +554,11 @@ class _Seeder:
             self.result.count(user, created=False)
             return user
         create = User.objects.create_superuser if spec.superuser else User.objects.create_user
-        user = create(spec.email, DEMO_PASSWORD, full_name=spec.full_name)
+        user = create(
+            spec.email, DEMO_PASSWORD, full_name=spec.full_name, is_staff=spec.superuser or spec.reviewer
+        )
+        if spec.reviewer:
+            user.groups.add(reviewers_group())
         # Not audited: a user's row holds the password hash, which has no place in a log.
         self.result.count(user, created=True)
         return user

@@ -29,7 +29,13 @@ from delivery.models import Placement, Publisher
 
 pytestmark = pytest.mark.django_db
 
-DEMO_EMAILS = ("admin@example.com", "owner@example.com", "manager@example.com", "analyst@example.com")
+DEMO_EMAILS = (
+    "admin@example.com",
+    "reviewer@example.com",
+    "owner@example.com",
+    "manager@example.com",
+    "analyst@example.com",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -108,6 +114,10 @@ def test_the_demo_users_log_in_with_their_roles() -> None:
     admin = User.objects.get(email="admin@example.com")
     assert admin.is_superuser
     assert admin.is_staff
+    reviewer = User.objects.get(email="reviewer@example.com")
+    assert reviewer.is_staff and not reviewer.is_superuser
+    assert reviewer.has_perm("campaigns.review_creative")
+    assert not reviewer.has_perm("campaigns.change_campaign")
     agency = Agency.objects.get(slug="northwind")
     assert agency.name == "Northwind Media"
     owner = Membership.objects.get(user__email="owner@example.com")
