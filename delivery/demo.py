@@ -35,7 +35,9 @@ from campaigns.models import (
     Campaign,
     ConversionEvent,
     Creative,
+    DeniedDomain,
     Objective,
+    ProhibitedTerm,
     RejectionReason,
 )
 from campaigns.reviewers import reviewers_group
@@ -199,6 +201,16 @@ def _open_hours(*windows: tuple[range, range]) -> list[list[bool]]:
         for day in range(7)
     ]
 
+
+# The review policy's starting lists (admin: Prohibited terms, Denied domains): (term, reason, blocking).
+PROHIBITED_TERMS: tuple[tuple[str, str, bool], ...] = (
+    ("casino", RejectionReason.PROHIBITED_PRODUCT, True),
+    ("miracle cure", RejectionReason.MISLEADING_CLAIMS, True),
+    ("get rich quick", RejectionReason.MISLEADING_CLAIMS, True),
+    ("clinically proven", RejectionReason.MISLEADING_CLAIMS, False),
+    ("guaranteed results", RejectionReason.MISLEADING_CLAIMS, False),
+)
+DENIED_DOMAINS = ("free-prizes.example", "bit.ly")
 
 ADVERTISERS = (
     DemoAdvertiser(
@@ -523,8 +535,9 @@ class _Seeder:
 
     def run(self) -> SeedResult:
         users = {spec.email: self.user(spec) for spec in USERS}
-        reviewer = users[next(spec.email for spec in USERS if spec.superuser)]
+        reviewer = users[next(spec.email for spec in USERS if spec.reviewer)]
         self.reviewer = Actor(source=AuditLog.Source.ADMIN, user=reviewer)
+        self.review_policy()
         agency = self.agency()
         placements = {
             placement.key: placement for publisher in PUBLISHERS for placement in self.publisher(publisher)
@@ -562,6 +575,28 @@ class _Seeder:
         # Not audited: a user's row holds the password hash, which has no place in a log.
         self.result.count(user, created=True)
         return user
+
+    def review_policy(self) -> None:
+        for term, reason, blocking in PROHIBITED_TERMS:
+            found = ProhibitedTerm.objects.filter(term=term).first()
+            if found is not None:
+                self.result.count(found, created=False)
+                continue
+            prohibited = ProhibitedTerm(term=term, reason=reason, blocking=blocking)
+            prohibited.full_clean()
+            prohibited.save()
+            self._created(prohibited)
+        for domain in DENIED_DOMAINS:
+            denied = DeniedDomain.objects.filter(domain=domain).first()
+            if denied is not None:
+                self.result.count(denied, created=False)
+                continue
+            denied = DeniedDomain(
+                domain=domain, note="Link shorteners and known scams hide the landing page."
+            )
+            denied.full_clean()
+            denied.save()
+            self._created(denied)
 
     def agency(self) -> Agency:
         agency = Agency.objects.filter(slug=AGENCY_SLUG).first()

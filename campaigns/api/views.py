@@ -2,7 +2,7 @@
 
 Campaigns, ad groups and creatives are created, read and updated (never deleted: archived, so that
 reports and the audit log keep them); their status changes only through the actions (pause,
-activate, archive), which follow the rules in campaigns/models.py and answer 409 with the rule's
+activate, archive), which follow the rules in campaigns/models/ and answer 409 with the rule's
 message when it refuses. `duplicate` copies a campaign or an ad group with what is under it, and
 `bulk` creates or updates up to 1,000 objects at once (campaigns/api/bulk.py).
 """

@@ -22,7 +22,9 @@ from campaigns.models import (
     ConversionEvent,
     Creative,
     DeliveryState,
+    DeniedDomain,
     Objective,
+    ProhibitedTerm,
 )
 from delivery import demo
 from delivery.models import Placement, Publisher
@@ -163,6 +165,9 @@ def test_the_demo_world_is_complete_and_valid() -> None:
         assert any(getattr(t, dimension) for t in targeting), dimension
     assert Campaign.objects.get(name="Spring Trail Collection").delivery().state == DeliveryState.DELIVERING
     assert ConversionEvent.objects.count() == 2
+    # The review policy's starting lists, which the automatic checks read.
+    assert ProhibitedTerm.objects.filter(blocking=True).exists()
+    assert DeniedDomain.objects.exists()
 
     # Creatives: valid images, one video, one pending, one rejected with a reason, the rest approved.
     creatives = list(Creative.objects.all())
@@ -171,7 +176,7 @@ def test_the_demo_world_is_complete_and_valid() -> None:
     assert reviews["approved"] == len(creatives) - 2
     rejected = next(c for c in creatives if c.review_status == "rejected")
     assert rejected.rejection_reasons
-    assert {c.reviewed_by.email for c in creatives if c.reviewed_by} == {"admin@example.com"}
+    assert {c.reviewed_by.email for c in creatives if c.reviewed_by} == {"reviewer@example.com"}
     assert {c.format for c in creatives} == set(Creative.Format.values)
     for creative in creatives:
         creative.full_clean()

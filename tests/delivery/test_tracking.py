@@ -10,6 +10,7 @@ import orjson
 import pytest
 import time_machine
 from django.core import signing
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -234,7 +235,9 @@ def test_the_user_key_can_come_from_the_win(settings, redis_client):
             self.__dict__.update({name: getattr(win, name) for name in Win.__slots__})
             self.user_key = "user-9"
 
-    outcomes = [fire_impression(WinWithUser(make_win()), ip=f"203.0.113.{n}") for n in range(2)]
+    # One fixed moment: rate limits count per minute, and two fires must not straddle a minute's end.
+    at = timezone.now()
+    outcomes = [fire_impression(WinWithUser(make_win()), ip=f"203.0.113.{n}", at=at) for n in range(2)]
     assert [o.ivt_reason for o in outcomes] == ["", "user_rate_limited"]
 
 
