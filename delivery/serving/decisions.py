@@ -39,7 +39,7 @@ from campaigns.targeting import (
     language_codes,
 )
 from delivery import engine
-from delivery.request import AdRequest, Context, Decision, Slot, Source, Win
+from delivery.request import AdRequest, Context, CreativeInfo, Decision, Slot, Source, Win
 from delivery.serving.tracking_views import client_ip
 from delivery.tracking import tracking_urls
 
@@ -88,10 +88,15 @@ def decisions(request: HttpRequest) -> HttpResponse:
         return error_response(exc.field, exc.message)
     decision = engine.decide(ad_request)
     base_url = request.build_absolute_uri("/").rstrip("/")
+    # A rebuild between the decision and here may have dropped a creative (paused meanwhile): its ad
+    # is not shown, and its decision event, without an impression, bills nothing.
+    creatives = engine.snapshot().creatives
     answer: dict[str, Any] = {
         "request_id": ad_request.id,
         "decisions": [
-            _decision_json(win, keys[win.slot_id], base_url, ad_request.user_key) for win in decision.wins
+            _decision_json(win, creatives[win.creative_id], keys[win.slot_id], base_url, ad_request.user_key)
+            for win in decision.wins
+            if win.creative_id in creatives
         ],
     }
     if viewer is not None:
@@ -262,8 +267,9 @@ def _anonymous_key(context: Context) -> str:
     return "anon-" + uuid.uuid5(uuid.NAMESPACE_URL, f"{context.ip}|{context.user_agent}").hex
 
 
-def _decision_json(win: Win, placement_key: str, base_url: str, user_key: str) -> dict[str, Any]:
-    creative = engine.snapshot().creatives[win.creative_id]
+def _decision_json(
+    win: Win, creative: CreativeInfo, placement_key: str, base_url: str, user_key: str
+) -> dict[str, Any]:
     urls = tracking_urls(win, base_url, user_key=user_key)
     image_url = (
         f"{base_url}{creative.image_url}" if creative.image_url.startswith("/") else creative.image_url
