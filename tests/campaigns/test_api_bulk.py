@@ -4,7 +4,6 @@ checked and audited as a single request is, with a result per item; all-or-nothi
 from __future__ import annotations
 
 import base64
-import time
 from pathlib import Path
 from typing import Any
 
@@ -454,13 +453,9 @@ def test_queries_do_not_grow_with_the_items_beyond_their_own_writes(callers: Cal
     assert queries(1, "a") == queries(20, "b")
 
 
-def test_a_thousand_creates_take_well_under_three_seconds(callers: Callers) -> None:
+def test_a_thousand_creates_in_one_call(callers: Callers) -> None:
+    # How long it takes is the bench's figure (bench/bulk_create.py), never a test's.
     items = [campaign_body(callers.advertiser, name=f"Campaign {i}") for i in range(MAX_ITEMS)]
-
-    started = time.perf_counter()
     results = results_of(callers.owner.post(CAMPAIGNS, {"items": items, "all_or_nothing": True}))
-    elapsed = time.perf_counter() - started
-
     assert {r["status"] for r in results} == {"created"}
     assert Campaign.objects.count() == MAX_ITEMS and AuditLog.objects.count() == MAX_ITEMS
-    assert elapsed < 3, f"{elapsed:.2f} s"
