@@ -176,30 +176,16 @@ def build(version: int = 0, *, at: datetime | None = None) -> Snapshot:
     ]
     advertisers = {
         a.pk: a
-        for a in Advertiser.objects.filter(
-            pk__in=AdGroup.objects.filter(deliverable).values("advertiser_id")
-        ).only("id", "name", "currency", "time_zone", "domains")
+        for a in Advertiser.objects.filter(pk__in={group.advertiser_id for group in ad_groups}).only(
+            "id", "name", "currency", "time_zone", "domains"
+        )
     }
     creatives_by_group: dict[int, list[Any]] = defaultdict(list)
     for creative in (
         Creative.objects.servable()
         .filter(ad_group__in=AdGroup.objects.filter(deliverable).values("id"))
         .order_by("id")
-        .values(
-            "id",
-            "ad_group_id",
-            "format",
-            "width",
-            "height",
-            "image",
-            "headline",
-            "body",
-            "call_to_action",
-            "landing_url",
-            "vast_url",
-            "vast_xml",
-            "category",
-        )
+        .values("id", "ad_group_id", "width", "height", "category", *Creative.CONTENT_FIELDS)
     ):
         creatives_by_group[creative["ad_group_id"]].append(creative)
 
