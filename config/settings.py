@@ -237,6 +237,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=2),
         "options": {"expires": 10},
     },
+    # Budgets: the pacing controller sets each campaign's pass-through rate, and Redis's spend
+    # counters are reconciled with the ledger (overspend credited), every minute.
+    "pace-campaigns": {
+        "task": "delivery.tasks.pace_campaigns",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
+    "reconcile-budgets": {
+        "task": "delivery.tasks.reconcile_budgets",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
     # Tomorrow's event partitions made ahead of time; partitions past retention dropped.
     "maintain-partitions": {
         "task": "delivery.tasks.maintain_partitions",

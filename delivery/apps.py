@@ -22,3 +22,17 @@ class DeliveryConfig(AppConfig):
         for model in (Advertiser, Campaign, AdGroup, Creative, Placement, Publisher):
             post_save.connect(changed, sender=model, dispatch_uid=f"index-version-{model.__name__}")
             post_delete.connect(changed, sender=model, dispatch_uid=f"index-deleted-{model.__name__}")
+
+        # The same for the budgets that serving holds in Redis: a saved budget holds from the next
+        # request (a lower one even before the save commits: delivery.budget.sync_budget).
+        from delivery.budget import sync_budget
+
+        def budget_changed(instance: Campaign, **kwargs: object) -> None:
+            sync_budget(instance)
+
+        post_save.connect(budget_changed, sender=Campaign, dispatch_uid="budget-sync")
+
+        from delivery import engine
+        from delivery.gate import BudgetGate
+
+        engine.set_gate(BudgetGate())

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 import numpy as np
@@ -166,3 +167,16 @@ def impression_price_micros(price_cpm_micros: int) -> int:
     if price_cpm_micros < 0:
         raise ValueError(f"price_cpm_micros must be >= 0, got {price_cpm_micros!r}")
     return int(price_cpm_micros) // 1000
+
+
+def click_price_micros(impression_price_micros: int, pctr: float) -> int:
+    """What a click costs an ad group billed per click: the impression's cleared price over the
+    predicted click rate (the generalised second price per click), in whole micros rounded down.
+
+    The auction ranked the ad at CPC bid x pCTR, so the price over pCTR is never above the CPC bid.
+    In Decimal, with pCTR's shortest decimal (0.01, not the binary float just above it), so that an
+    integer amount is divided exactly before rounding down."""
+    if pctr <= 0 or impression_price_micros <= 0:
+        return 0
+    rate = Decimal(repr(float(pctr)))
+    return int((Decimal(impression_price_micros) / rate).to_integral_value(rounding=ROUND_FLOOR))

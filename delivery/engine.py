@@ -21,9 +21,10 @@ from typing import Protocol
 import numpy as np
 import redis
 from django.conf import settings
+from redis.client import Pipeline
 
 from delivery import auction, fx, taxonomy
-from delivery.events import EventKind, emit_many, new_event_id
+from delivery.events import EventKind, add_events, new_event_id
 from delivery.hot import redis_client
 from delivery.index import (
     FORMAT_CODE,
@@ -96,17 +97,34 @@ DESCRIPTIONS = {
 }
 
 
-class Gate(Protocol):
+class GateView(Protocol):
+    """The gate for one batch of requests (delivery.gate.GateView)."""
+
     def allow(self, request: AdRequest, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
         """A boolean mask over `rows` (ad group rows of the snapshot): may these bid now?"""
         ...
 
+    def flush(self, pipe: Pipeline) -> None:
+        """Add whatever the gate wants written to the decisions' Redis round trip."""
+        ...
+
+
+class Gate(Protocol):
+    def open(self, requests: Sequence[AdRequest], snapshot: Snapshot) -> GateView: ...
+
 
 class OpenGate:
-    """Everyone may bid (until the money issue's budget, pacing and frequency gate)."""
+    """Everyone may bid: the engine's default until delivery.gate.BudgetGate is installed (the app
+    does so when it starts; tests of the auction alone keep this one)."""
+
+    def open(self, requests: Sequence[AdRequest], snapshot: Snapshot) -> OpenGate:
+        return self
 
     def allow(self, request: AdRequest, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
         return np.ones(len(rows), dtype=bool)
+
+    def flush(self, pipe: Pipeline) -> None:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -185,8 +203,10 @@ def set_scorer(scorer: Scorer) -> None:
     _state.scorer = scorer
 
 
-def set_gate(gate: Gate) -> None:
-    _state.gate = gate
+def set_gate(gate: Gate) -> Gate:
+    """Install `gate`; returns the one it replaces."""
+    previous, _state.gate = _state.gate, gate
+    return previous
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -200,21 +220,27 @@ def decide(request: AdRequest) -> Decision:
 def decide_batch(requests: Sequence[AdRequest], *, record: bool = True) -> list[Decision]:
     """Decide each request against one snapshot, and record all the wins in one Redis round trip."""
     snap = snapshot()
-    decisions = [_decide(request, snap) for request in requests]
+    gate = _state.gate.open(requests, snap)
+    decisions = [_decide(request, snap, gate) for request in requests]
     if record:
-        record_wins(decisions)
+        record_wins(decisions, gate)
     return decisions
 
 
-def record_wins(decisions: Sequence[Decision]) -> None:
-    """Put the decisions' wins on the event stream (decide_batch does it unless told not to)."""
+def record_wins(decisions: Sequence[Decision], gate: GateView | None = None) -> None:
+    """Put the decisions' wins on the event stream, with what the gate counted, in one round trip
+    (decide_batch does it unless told not to)."""
     events = [
         (EventKind.DECISION, decision_event(decision.request, win))
         for decision in decisions
         for win in decision.wins
     ]
-    if events:
-        emit_many(events)
+    pipe = redis_client().pipeline(transaction=False)
+    add_events(pipe, events)
+    if gate is not None:
+        gate.flush(pipe)
+    if len(pipe):
+        pipe.execute()
 
 
 def decision_event(request: AdRequest, win: Win) -> dict[str, object]:
@@ -245,7 +271,7 @@ def decision_event(request: AdRequest, win: Win) -> dict[str, object]:
     }
 
 
-def _decide(request: AdRequest, snap: Snapshot) -> Decision:
+def _decide(request: AdRequest, snap: Snapshot, gate: GateView) -> Decision:
     decision = Decision(request=request, index_version=snap.version)
     if request.explain:
         decision.explanations = []
@@ -260,7 +286,7 @@ def _decide(request: AdRequest, snap: Snapshot) -> Decision:
         explanation = (
             SlotExplanation(slot.id, slot.floor_cpm_micros) if decision.explanations is not None else None
         )
-        wins = _fill_slot(request, slot, snap, base, taken, explanation)
+        wins = _fill_slot(request, slot, snap, base, taken, explanation, gate)
         decision.wins.extend(wins)
         if explanation is not None and decision.explanations is not None:
             for row, reason in base_reasons:
@@ -317,6 +343,7 @@ def _fill_slot(
     base: np.ndarray,
     taken: np.ndarray,
     explanation: SlotExplanation | None,
+    gate: GateView,
 ) -> list[Win]:
     def reject(rows: np.ndarray, reason: str) -> None:
         if explanation is not None:
@@ -370,7 +397,7 @@ def _fill_slot(
         return []
     # Budget / pacing gate, per ad group row
     cand_rows = snap.creative_row[candidates]
-    allowed = _state.gate.allow(request, snap, cand_rows)
+    allowed = gate.allow(request, snap, cand_rows)
     if not allowed.all():
         if explanation is not None:
             reject(np.unique(cand_rows[~allowed]), FilterReason.GATE)

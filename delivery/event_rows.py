@@ -18,7 +18,7 @@ import re
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -30,6 +30,7 @@ USER_AGENT_MAX_LENGTH = 512
 # Events stamped further ahead than this are refused: a clock that wrong would fill odd partitions.
 MAX_FUTURE = timedelta(days=1)
 NOTICES = frozenset({"win", "billing", "loss"})
+CHARGE_REASONS = frozenset({"impression", "click"})
 
 _BIGINT_MAX = 2**63 - 1
 _MS_MIN, _MS_MAX = 946_684_800_000, 4_102_444_800_000  # 2000-01-01 .. 2100-01-01
@@ -203,6 +204,46 @@ def _user_agents(column: Values) -> Values:
 
 def _notices(column: Values) -> Values:
     if not set(column) <= NOTICES:
+        raise ValueError
+    return column
+
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _day(value: Any) -> str:
+    if type(value) is not str or not _ISO_DAY.fullmatch(value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    date.fromisoformat(value)  # a real day, not 2026-02-31
+    return value
+
+
+def _days(column: Values) -> Values:
+    for value in set(column):
+        _day(value)
+    return column
+
+
+def _ledger_kind(value: Any) -> str:
+    if value != "charge":
+        raise ValueError("only charges come through the stream")
+    return value
+
+
+def _ledger_kinds(column: Values) -> Values:
+    if set(column) != {"charge"}:
+        raise ValueError
+    return column
+
+
+def _charge_reason(value: Any) -> str:
+    if value not in CHARGE_REASONS:
+        raise ValueError(f"expected one of {', '.join(sorted(CHARGE_REASONS))}")
+    return str(value)
+
+
+def _charge_reasons(column: Values) -> Values:
+    if not set(column) <= CHARGE_REASONS:
         raise ValueError
     return column
 
@@ -400,6 +441,24 @@ KINDS: dict[str, Kind] = {
                 epoch_ms("at"),
                 count("price_cpm_micros", null=True),
                 Column("loss_reason", _reason, "text", frozenset({str, int, _NoneType}), _reasons),
+            ),
+        ),
+        # A billable event's charge, accepted against its budget in Redis (delivery.budget): into the
+        # ledger, where the unique event id makes a second write of the same charge nothing.
+        Kind(
+            "charge",
+            "campaigns_ledgerentry",
+            (
+                Column("kind", _ledger_kind, "text", frozenset({str}), _ledger_kinds),
+                Column("reason", _charge_reason, "text", frozenset({str}), _charge_reasons),
+                count("advertiser_id"),
+                count("campaign_id"),
+                count("ad_group_id"),
+                count("creative_id"),
+                count("amount_micros"),
+                text("currency"),
+                Column("day", _day, "text", frozenset({str}), _days, "{}::date"),
+                epoch_ms("at"),
             ),
         ),
         # The traffic simulator's ground truth, kept beside the events it explains.

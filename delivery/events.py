@@ -12,6 +12,9 @@ Kinds and their fields (all times are epoch milliseconds, UTC):
 - impression: event_id, at, ip, user_agent, ivt_reason ("" when valid)
 - click: event_id, at, ip, user_agent, ivt_reason, had_impression
 - notice: event_id, at, notice ("win", "billing" or "loss"), price_cpm_micros, loss_reason
+- charge (a billable event's accepted charge, written by delivery.budget's script beside the event,
+  into the ledger): event_id, kind ("charge"), reason ("impression" or "click"), advertiser_id,
+  campaign_id, ad_group_id, creative_id, amount_micros, currency, day (the advertiser's, YYYY-MM-DD), at
 - truth (the traffic simulator's ground truth, kept beside the events and never read when serving):
   event_id, p_click, p_conversion, clicked, converted
 """
@@ -27,6 +30,7 @@ from typing import Any
 
 import orjson
 import uuid6
+from redis.client import Pipeline
 
 from delivery.hot import redis_client
 
@@ -40,6 +44,7 @@ class EventKind(StrEnum):
     IMPRESSION = "impression"
     CLICK = "click"
     NOTICE = "notice"
+    CHARGE = "charge"
     TRUTH = "truth"
 
 
@@ -69,6 +74,12 @@ def emit(kind: EventKind, data: Mapping[str, Any]) -> None:
 def emit_many(events: Iterable[tuple[EventKind, Mapping[str, Any]]]) -> None:
     """Append events to the stream in one round trip."""
     pipe = redis_client().pipeline(transaction=False)
+    if add_events(pipe, events):
+        pipe.execute()
+
+
+def add_events(pipe: Pipeline, events: Iterable[tuple[EventKind, Mapping[str, Any]]]) -> int:
+    """Add the events' XADDs to a pipeline (to share its round trip); returns how many."""
     count = 0
     for kind, data in events:
         pipe.xadd(
@@ -78,5 +89,4 @@ def emit_many(events: Iterable[tuple[EventKind, Mapping[str, Any]]]) -> None:
             approximate=True,
         )
         count += 1
-    if count:
-        pipe.execute()
+    return count

@@ -58,6 +58,11 @@ BID_KIND = {
 FORMATS = tuple(Creative.Format.values)
 FORMAT_CODE = {name: code for code, name in enumerate(FORMATS)}
 MAX_AGE_INDEX = 128
+FREQUENCY_PERIOD_MS: dict[str, int] = {
+    Campaign.FrequencyPeriod.HOUR: 3_600_000,
+    Campaign.FrequencyPeriod.DAY: 86_400_000,
+    Campaign.FrequencyPeriod.WEEK: 7 * 86_400_000,
+}
 
 
 class Dimension:
@@ -108,6 +113,9 @@ class Snapshot:
     billing_event: list[str] = field(default_factory=list)
     currency: list[str] = field(default_factory=list)
     hours_open: np.ndarray = field(default_factory=lambda: np.zeros((0, 168), dtype=bool))
+    # Frequency caps (the campaign's): impressions per person per period; 0 for none.
+    frequency_cap: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    frequency_period_ms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     time_zone_of_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
     time_zones: list[str] = field(default_factory=list)
     row_of_ad_group: dict[int, int] = field(default_factory=dict)
@@ -172,6 +180,8 @@ def build(version: int = 0, *, at: datetime | None = None) -> Snapshot:
             "billing_event",
             "starts_ms",
             "ends_ms",
+            "campaign__frequency_cap_impressions",
+            "campaign__frequency_cap_period",
         )
     ]
     advertisers = {
@@ -215,6 +225,8 @@ class AdGroupRow:
     billing_event: str
     starts_ms: int
     ends_ms: int | None
+    frequency_cap: int | None
+    frequency_period: str
 
 
 def _epoch_ms_sql(field: str) -> Func:
@@ -244,6 +256,10 @@ def _compile_rows(snapshot: Snapshot, rows: list[AdGroupRow], advertisers: dict[
         dtype=np.int64,
     )
     snapshot.billing_event = [g.billing_event for g in rows]
+    snapshot.frequency_cap = np.array([g.frequency_cap or 0 for g in rows], dtype=np.int64)
+    snapshot.frequency_period_ms = np.array(
+        [FREQUENCY_PERIOD_MS.get(g.frequency_period, 0) for g in rows], dtype=np.int64
+    )
     snapshot.currency = [advertisers[g.advertiser_id].currency for g in rows]
     snapshot.row_of_ad_group = {g.id: row for row, g in enumerate(rows)}
 

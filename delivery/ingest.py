@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import logging
 import operator
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -384,6 +385,41 @@ def drain(
             upcoming = reader.submit(read_and_parse) if more(taken) else None
             _ingest(batch, writer, result)
     return result
+
+
+def _entry_id(value: bytes | str) -> tuple[int, int]:
+    text = value.decode() if isinstance(value, bytes) else value
+    milliseconds, _, sequence = text.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def caught_up_to(entry_id: bytes | str, *, consumer: str | None = None, seconds: float = 20.0) -> bool:
+    """Whether every stream entry up to `entry_id` is written to PostgreSQL, draining as `consumer`
+    meanwhile; False when that is not so after `seconds` (a batch of a dead worker not yet idle long
+    enough to be claimed)."""
+    target = _entry_id(entry_id)
+    if target == (0, 0):
+        return True
+    client = stream_client()
+    ensure_group(client)
+    consumer = consumer or f"reconcile-{os.getpid()}"
+    deadline = time.monotonic() + seconds
+    while True:
+        pipe = client.pipeline(transaction=True)
+        pipe.xinfo_groups(STREAM)
+        pipe.xpending(STREAM, GROUP)
+        groups, pending = pipe.execute()
+        delivered = next(g["last-delivered-id"] for g in groups if g["name"] in (GROUP, GROUP.encode()))
+        if _entry_id(delivered) >= target and (not pending["pending"] or _entry_id(pending["min"]) > target):
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if _entry_id(delivered) < target:
+            drain(consumer, seconds=min(remaining, 5.0))
+        else:
+            time.sleep(min(remaining, 0.05))  # another worker's batch, about to be acknowledged
+            drain(consumer, max_batches=1)
 
 
 def forget_idle_consumers(idle_ms: int = 60 * 60 * 1000) -> list[str]:

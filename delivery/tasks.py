@@ -7,7 +7,7 @@ import socket
 
 from celery import shared_task
 
-from delivery import ingest
+from delivery import budget, ingest, pacing
 from delivery.models.events import maintain_partitions as _maintain_partitions
 
 # A drain stops taking new batches after this long (the beat sends one every few seconds anyway),
@@ -25,6 +25,20 @@ def drain_events() -> int:
     """Every few seconds: the event stream into PostgreSQL until it is empty or DRAIN_SECONDS pass.
     Returns the number of stream entries taken."""
     return ingest.drain(consumer_name(), seconds=DRAIN_SECONDS).entries
+
+
+@shared_task(name="delivery.tasks.pace_campaigns", soft_time_limit=45, time_limit=55, ignore_result=True)
+def pace_campaigns() -> int:
+    """Every minute: each active campaign's pacing rate and reserve (delivery.pacing). Returns how
+    many campaigns were paced."""
+    return len(pacing.update())
+
+
+@shared_task(name="delivery.tasks.reconcile_budgets", soft_time_limit=50, time_limit=58, ignore_result=True)
+def reconcile_budgets() -> int:
+    """Every minute: Redis's spend counters made equal to the ledger, overspend credited. Returns how
+    many counters were corrected."""
+    return budget.reconcile(wait_seconds=20.0).adjusted
 
 
 @shared_task(

@@ -56,10 +56,11 @@ import redis
 from django.conf import settings
 from django.core import signing
 from django.utils import timezone
+from redis.client import Pipeline
 
 from accounts.money import MAX_MICROS
-from delivery import ivt
-from delivery.events import EventKind, emit
+from delivery import auction, budget, gate, ivt
+from delivery.events import EventKind, add_events, emit
 from delivery.hot import redis_client
 from delivery.ivt import IvtReason
 from delivery.request import Win
@@ -95,7 +96,7 @@ DEFAULT_NOTICE_TTL_SECONDS = 7 * 86_400
 SEEN_MARGIN_SECONDS = 600
 # Our tokens are about 250 characters; anything much longer is not one of them.
 TOKEN_MAX_LENGTH = 1024
-_TOKEN_VERSION = 1
+_TOKEN_VERSION = 2
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
@@ -140,6 +141,7 @@ class TrackedAd:
     currency: str
     billing_event: str
     user_key: str
+    charge_micros: int  # what the billable event (impression or click, by billing_event) costs
 
     @classmethod
     def from_win(cls, win: Win, user_key: str) -> TrackedAd:
@@ -155,6 +157,11 @@ class TrackedAd:
             currency=win.currency,
             billing_event=win.billing_event,
             user_key=user_key,
+            charge_micros=(
+                auction.click_price_micros(win.price_micros, win.pctr)
+                if win.billing_event == "click"
+                else win.price_micros
+            ),
         )
 
     def payload(self) -> list[Any]:
@@ -171,6 +178,7 @@ class TrackedAd:
             self.currency,
             self.billing_event,
             self.user_key,
+            self.charge_micros,
         ]
 
     @classmethod
@@ -199,6 +207,7 @@ _PAYLOAD_TYPES: tuple[tuple[type, ...], ...] = (
     (str,),  # currency
     (str,),  # billing_event
     (str,),  # user_key
+    (int,),  # charge_micros
 )
 
 
@@ -208,6 +217,7 @@ class ImpressionOutcome:
     counted: bool  # a valid impression, recorded for the first time
     ivt_reason: str  # "" when valid
     recorded: bool  # an event went on the stream (valid, or invalid with its reason)
+    charged_micros: int = 0  # charged for it now (impressions of ad groups billed per impression)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +228,7 @@ class ClickOutcome:
     ivt_reason: str
     had_impression: bool
     recorded: bool
+    charged_micros: int = 0  # charged for it now (clicks of ad groups billed per click)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,9 +323,12 @@ def record_impression(
         reason: str = IvtReason.EXPIRED
     else:
         reason = ivt.classify(ip, user_agent, user_key=ad.user_key, kind=kind, at=at)
-    emit(kind, {**_seen_by(ad, at, ip, user_agent), "ivt_reason": str(reason)})
+    event = {**_seen_by(ad, at, ip, user_agent), "ivt_reason": str(reason)}
+    charged = _record(ad, kind, event, at, valid=not reason, billable=ad.billing_event == "impression")
     ivt.count(reason, kind, at)
-    return ImpressionOutcome(ad.event_id, counted=not reason, ivt_reason=str(reason), recorded=True)
+    return ImpressionOutcome(
+        ad.event_id, counted=not reason, ivt_reason=str(reason), recorded=True, charged_micros=charged
+    )
 
 
 def record_click(token: str, *, ip: str, user_agent: str, at: datetime | None = None) -> ClickOutcome:
@@ -353,10 +367,8 @@ def record_click(token: str, *, ip: str, user_agent: str, at: datetime | None = 
         reason = ivt.classify(ip, user_agent, user_key=ad.user_key, kind=kind, at=at)
         if not reason and not had_impression:
             reason = IvtReason.CLICK_WITHOUT_IMPRESSION
-    emit(
-        kind,
-        {**_seen_by(ad, at, ip, user_agent), "ivt_reason": str(reason), "had_impression": had_impression},
-    )
+    event = {**_seen_by(ad, at, ip, user_agent), "ivt_reason": str(reason), "had_impression": had_impression}
+    charged = _record(ad, kind, event, at, valid=not reason, billable=ad.billing_event == "click")
     ivt.count(reason, kind, at)
     return ClickOutcome(
         ad.event_id,
@@ -365,6 +377,7 @@ def record_click(token: str, *, ip: str, user_agent: str, at: datetime | None = 
         ivt_reason=str(reason),
         had_impression=had_impression,
         recorded=True,
+        charged_micros=charged,
     )
 
 
@@ -407,6 +420,48 @@ def record_notice(
     )
     ivt.count("", EventKind.NOTICE, at)
     return NoticeOutcome(ad.event_id, notice, price_cpm_micros, recorded=True)
+
+
+def _record(
+    ad: TrackedAd, kind: EventKind, event: dict[str, Any], at: datetime, *, valid: bool, billable: bool
+) -> int:
+    """Put an impression or click event on the stream; a valid billable one is charged with it, in
+    the same Redis script (delivery.budget.charge). Returns the micros charged."""
+
+    def also(pipe: Pipeline) -> None:
+        if valid:
+            _remember(pipe, ad, kind, at)
+
+    if valid and billable and ad.charge_micros > 0:
+        outcome = budget.charge(
+            event_id=ad.event_id,
+            campaign_id=ad.campaign_id,
+            ad_group_id=ad.ad_group_id,
+            creative_id=ad.creative_id,
+            amount_micros=ad.charge_micros,
+            reason=str(kind),
+            at=at,
+            event_kind=kind,
+            event=event,
+            also=also,
+        )
+        return outcome.amount_micros if outcome.charged and not outcome.duplicate else 0
+    pipe = redis_client().pipeline(transaction=False)
+    add_events(pipe, [(kind, event)])
+    also(pipe)
+    pipe.execute()
+    return 0
+
+
+def _remember(pipe: Pipeline, ad: TrackedAd, kind: EventKind, at: datetime) -> None:
+    """What a counted impression or click leaves for later: the frequency counters, and the touch
+    that a conversion may be attributed to."""
+    if kind == EventKind.IMPRESSION:
+        from delivery import engine  # imported here: the engine's module is heavy and may import this one
+
+        gate.count_impression(
+            pipe, engine.snapshot(), ad_group_id=ad.ad_group_id, user_key=ad.user_key, at=at
+        )
 
 
 def parse_price_micros(raw: str) -> int:

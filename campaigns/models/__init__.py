@@ -64,6 +64,7 @@ from campaigns.models.creative import (  # noqa: E402
 )
 from campaigns.models.policy import DeniedDomain, ProhibitedTerm  # noqa: E402
 from campaigns.models.conversion import ConversionEvent  # noqa: E402
+from campaigns.models.budget import CampaignDay, LedgerEntry  # noqa: E402
 
 # isort: on
 
@@ -77,6 +78,7 @@ __all__ = [
     "BillingEvent",
     "CallToAction",
     "Campaign",
+    "CampaignDay",
     "CampaignQuerySet",
     "ConversionEvent",
     "Creative",
@@ -85,6 +87,7 @@ __all__ = [
     "Delivery",
     "DeliveryState",
     "DeniedDomain",
+    "LedgerEntry",
     "Objective",
     "OptimizationGoal",
     "ProhibitedTerm",

@@ -15,10 +15,10 @@ For each ad won (a `Win` of a `Decision`):
 Each fired impression leaves a `truth` event (event_id, p_click, p_conversion, clicked, converted)
 on the event stream, stored in delivery_truth beside the events it explains.
 
-Spend is what the ads' valid events cost their advertisers: the auction's price of each valid
-impression for ad groups billed per impression, and for those billed per click, each valid click at
-the cleared price per thousand over the predicted click rate (the second-price rule for cost per
-click, never above the bid).
+Spend is what the ads' valid events were charged (delivery.budget, through the tracking code): the
+auction's price of each valid impression for ad groups billed per impression, and for those billed
+per click, each valid click at the impression's price over the predicted click rate. A valid
+billable event that its budget could no longer pay for is counted in `over_budget` instead.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,7 @@ from numpy.random import Generator
 from campaigns.audience import DEVICES
 from campaigns.targeting import INTEREST_SEGMENTS
 from delivery import tracking
+from delivery.auction import click_price_micros
 from delivery.events import EventKind, emit_many
 from delivery.hot import redis_client
 from delivery.request import CreativeInfo, Decision, Win
@@ -65,6 +65,9 @@ class Tally:
     conversions: int = 0
     ivt: Counter[str] = field(default_factory=Counter)  # invalid events by reason
     spend: Counter[tuple[int, str]] = field(default_factory=Counter)  # micros by (campaign id, currency)
+    # Valid billable events whose charge the budget refused (served at the platform's cost), in micros
+    over_budget: Counter[tuple[int, str]] = field(default_factory=Counter)
+    campaign_clicks: Counter[int] = field(default_factory=Counter)  # valid clicks by campaign id
 
     def add(self, other: Tally) -> None:
         for name in ("requests", "wins", "impressions", "valid_impressions", "clicks", "valid_clicks",
@@ -72,6 +75,8 @@ class Tally:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.ivt.update(other.ivt)
         self.spend.update(other.spend)
+        self.over_budget.update(other.over_budget)
+        self.campaign_clicks.update(other.campaign_clicks)
 
     def as_fields(self) -> dict[str, int]:
         """Flat counters, as the delivery loop adds them up in a Redis hash."""
@@ -82,6 +87,8 @@ class Tally:
         }  # fmt: skip
         out.update({f"ivt:{reason}": n for reason, n in self.ivt.items()})
         out.update({f"spend:{campaign}:{currency}": n for (campaign, currency), n in self.spend.items()})
+        out.update({f"over:{campaign}:{currency}": n for (campaign, currency), n in self.over_budget.items()})
+        out.update({f"cclicks:{campaign}": n for campaign, n in self.campaign_clicks.items()})
         return out
 
     @classmethod
@@ -93,6 +100,11 @@ class Tally:
             elif name.startswith("spend:"):
                 _, campaign, currency = name.split(":")
                 tally.spend[(int(campaign), currency)] = int(value)
+            elif name.startswith("over:"):
+                _, campaign, currency = name.split(":")
+                tally.over_budget[(int(campaign), currency)] = int(value)
+            elif name.startswith("cclicks:"):
+                tally.campaign_clicks[int(name.removeprefix("cclicks:"))] = int(value)
             elif name in cls.__dataclass_fields__:
                 setattr(tally, name, int(value))
         return tally
@@ -190,7 +202,10 @@ def simulate(
         if impression.counted:
             tally.valid_impressions += 1
             if win.billing_event == "impression":
-                tally.spend[(win.campaign_id, win.currency)] += win.price_micros
+                if impression.charged_micros:
+                    tally.spend[(win.campaign_id, win.currency)] += impression.charged_micros
+                elif win.price_micros:
+                    tally.over_budget[(win.campaign_id, win.currency)] += win.price_micros
         elif impression.recorded:
             tally.ivt[impression.ivt_reason] += 1
         if clicked[j]:
@@ -208,8 +223,12 @@ def simulate(
                 tally.clicks += 1
                 if click.counted:
                     tally.valid_clicks += 1
+                    tally.campaign_clicks[win.campaign_id] += 1
                     if win.billing_event == "click":
-                        tally.spend[(win.campaign_id, win.currency)] += cost_per_click_micros(win)
+                        if click.charged_micros:
+                            tally.spend[(win.campaign_id, win.currency)] += click.charged_micros
+                        else:
+                            tally.over_budget[(win.campaign_id, win.currency)] += cost_per_click_micros(win)
                 else:
                     tally.ivt[click.ivt_reason] += 1
         tally.conversions += int(converted[j])
@@ -230,14 +249,8 @@ def simulate(
 
 
 def cost_per_click_micros(win: Win) -> int:
-    """A click's price for an ad group billed per click: the cleared CPM over 1000 x pCTR, i.e. the
-    impression price over pCTR, in whole micros rounded down (never above the CPC bid)."""
-    if win.pctr <= 0:
-        return 0
-    # In Decimal, with the pCTR's shortest decimal (0.01, not the binary float just above it), so that
-    # an integer amount is divided exactly before rounding down.
-    rate = Decimal(repr(win.pctr))
-    return int((Decimal(win.price_micros) / rate).to_integral_value(rounding=ROUND_FLOOR))
+    """A click's price for an ad group billed per click (delivery.auction.click_price_micros)."""
+    return click_price_micros(win.price_micros, win.pctr)
 
 
 def token_from_url(url: str) -> str:

@@ -1,0 +1,116 @@
+"""The spend ledger and each campaign's budget day: what advertisers pay, and how their day is paced.
+
+The ledger is the authority on money. Each billable event (a valid impression of an ad group billed
+per impression, a valid click of one billed per click) is one `charge` entry whose `event_id` is the
+event's own (the decision's UUIDv7): the unique constraint on it, not a check in Python, makes a
+charge written twice one entry. Whatever was charged over a cap anyway (the hot counters in Redis
+lost, a budget change racing a charge) becomes a `credit` entry with an id of its own, shown to the
+advertiser. Entries are only ever added; amounts are positive integer micros of the account
+currency, and `day` is the advertiser's local day of the event.
+
+`CampaignDay` keeps, per campaign and advertiser day, the highest daily budget in force that day (a
+day costs at most that: lowering a budget stops delivery but does not make earlier spend free) and
+the pacing controller's state (delivery.pacing): its plan, what was spent, and the pass-through rate.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Now
+
+from accounts.access import TenantQuerySet
+from accounts.models import Advertiser
+from accounts.money import MAX_MICROS
+from campaigns.models.campaign import Campaign
+
+
+class LedgerEntry(models.Model):
+    class Kind(models.TextChoices):
+        CHARGE = "charge", "Charge"
+        CREDIT = "credit", "Credit"
+
+    class Reason(models.TextChoices):
+        IMPRESSION = "impression", "Impression"
+        CLICK = "click", "Click"
+        OVER_DAILY_BUDGET = "over_daily_budget", "Spent over the daily budget"
+        OVER_LIFETIME_BUDGET = "over_lifetime_budget", "Spent over the lifetime budget"
+
+    event_id = models.UUIDField(help_text="The billable event's id (charges), or the credit's own.")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    reason = models.CharField(max_length=24, choices=Reason.choices)
+    advertiser = models.ForeignKey(Advertiser, on_delete=models.PROTECT, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="ledger_entries")
+    ad_group_id = models.BigIntegerField(null=True, blank=True)  # empty for credits
+    creative_id = models.BigIntegerField(null=True, blank=True)
+    amount_micros = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    day = models.DateField(help_text="The advertiser's local day of the event.")
+    at = models.DateTimeField(help_text="When the event happened (the charge's impression or click).")
+    decided_at = models.DateTimeField(null=True, blank=True, help_text="The auction's time (charges).")
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            models.Index(fields=["campaign", "day"]),
+            models.Index(fields=["advertiser", "day"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["event_id"], name="ledger_entry_one_per_event"),
+            models.CheckConstraint(
+                condition=Q(amount_micros__gt=0, amount_micros__lte=MAX_MICROS),
+                name="ledger_entry_amount_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="charge", reason__in=["impression", "click"])
+                | Q(kind="credit", reason__in=["over_daily_budget", "over_lifetime_budget"]),
+                name="ledger_entry_reason_matches_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount_micros} {self.currency} ({self.event_id})"
+
+    @property
+    def signed_micros(self) -> int:
+        return self.amount_micros if self.kind == self.Kind.CHARGE else -self.amount_micros
+
+
+class CampaignDay(models.Model):
+    """A campaign's advertiser day: the budget cap it ran under, and its pacing."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField()
+    cap_micros = models.BigIntegerField(
+        null=True, blank=True, help_text="The highest daily budget in force this day (daily budgets)."
+    )
+    budget_micros = models.BigIntegerField(
+        default=0,
+        help_text="What the pacing plan spreads over the day: the daily budget, or the "
+        "lifetime budget's share of the remaining days.",
+    )
+    spent_micros = models.BigIntegerField(default=0, help_text="Charged this day, at the last update.")
+    planned_micros = models.BigIntegerField(default=0, help_text="The plan's spend by the last update.")
+    rate = models.FloatField(default=1.0, help_text="The pacing pass-through rate (0 to 1).")
+    stopped = models.BooleanField(
+        default=False, help_text="Serving stopped for the day: the budget left is what is still outstanding."
+    )
+    hourly_plan = models.JSONField(default=list, blank=True, help_text="Cumulative plan at each hour's end.")
+    hourly_spent = models.JSONField(
+        default=list, blank=True, help_text="Cumulative spend at each hour's end."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "day"], name="campaign_day_unique"),
+            models.CheckConstraint(condition=Q(rate__gte=0, rate__lte=1), name="campaign_day_rate_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.day}"
