@@ -44,7 +44,7 @@ class Actor:
 
 
 # Secrets never go into the log, not even hashed.
-NOT_LOGGED = frozenset({"password", "secret_hash"})
+NOT_LOGGED = frozenset({"password", "secret_hash", "token"})  # token: a conversion event's secret
 
 
 def snapshot(obj: models.Model) -> dict[str, Any]:

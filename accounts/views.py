@@ -44,7 +44,9 @@ class CampaignRow:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """The user's advertiser accounts, the current one first, each with its campaigns."""
-    from campaigns.models import Campaign  # accounts must not import campaigns at module level
+    # accounts must not import campaigns at module level
+    from campaigns.models import Campaign
+    from campaigns.models.campaign import recent_days_prefetch
 
     advertisers, current = current_advertiser(request)
     campaigns = (
@@ -52,8 +54,9 @@ def home(request: HttpRequest) -> HttpResponse:
         .for_user(request.user)
         .filter(advertiser__in=advertisers)
         .select_related("advertiser")
-        # Campaign.delivery() reads ad groups and creatives through .all(): one query each for the page.
-        .prefetch_related("ad_groups__creatives")
+        # Campaign.delivery() reads ad groups and creatives through .all(), and today's budget day:
+        # one query each for the page.
+        .prefetch_related("ad_groups__creatives", recent_days_prefetch())
         .order_by("name", "pk")
     )
     now = timezone.now()  # one instant for the whole page

@@ -25,12 +25,16 @@ from accounts.money import format_micros
 from campaigns.models import (
     AdGroup,
     Campaign,
+    CampaignDay,
+    Conversion,
     ConversionEvent,
     Creative,
     DeliveryState,
+    LedgerEntry,
     RejectionReason,
     TransitionError,
 )
+from campaigns.models.campaign import recent_days_prefetch
 from campaigns.services import StatusAction, change_status, review_creative
 
 
@@ -170,13 +174,14 @@ class CampaignAdmin(StatusActionsAdmin):
     inlines = (AdGroupInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
-        # delivery() reads the advertiser, ad groups and creatives: a fixed number of queries per page.
-        # (With select_related set here, the change list skips list_select_related.)
+        # delivery() reads the advertiser, ad groups, creatives and today's budget day: a fixed number
+        # of queries per page. (With select_related set here, the change list skips
+        # list_select_related.)
         return (
             super()
             .get_queryset(request)
             .select_related("advertiser")
-            .prefetch_related("ad_groups__creatives")
+            .prefetch_related("ad_groups__creatives", recent_days_prefetch())
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
@@ -471,6 +476,101 @@ class ConversionEventAdmin(AuditedModelAdmin):
     @admin.display(description="default value", ordering="default_value_micros")
     def default_value(self, obj: ConversionEvent) -> str:
         return money(obj.default_value_micros, obj.advertiser if obj.advertiser_id else None)
+
+
+@admin.register(Conversion)
+class ConversionAdmin(admin.ModelAdmin):
+    """Read only: conversions are facts the advertiser reported; the intake alone writes them."""
+
+    list_display = (
+        "event_id",
+        "conversion_event",
+        "advertiser",
+        "occurred_at",
+        "received_at",
+        "value",
+        "source",
+        "test",
+        "attribution",
+        "campaign",
+    )
+    list_filter = ("test", "source", "attribution")
+    list_select_related = ("conversion_event", "advertiser", "campaign")
+    search_fields = ("=event_id",)
+    date_hierarchy = "received_at"
+    show_full_result_count = False  # a count of the whole table on every page is not worth it
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="value", ordering="value_micros")
+    def value(self, obj: Conversion) -> str:
+        return EMPTY if obj.value_micros is None else format_micros(obj.value_micros, obj.currency)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Money: the ledger and the budget days, for support (read only: they are written by serving alone)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only the serving path writes: staff look, nobody adds, changes or deletes."""
+
+    show_full_result_count = False  # a count of the whole table on every page is not worth it
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    """The spend ledger: append-only, the authority on what advertisers pay."""
+
+    list_display = ("at", "day", "campaign", "kind", "reason", "amount", "currency", "event_id")
+    list_filter = ("kind", "reason", "day")
+    list_select_related = ("campaign",)
+    search_fields = ("=event_id", "campaign__name")
+
+    @admin.display(description="amount", ordering="amount_micros")
+    def amount(self, obj: LedgerEntry) -> str:
+        return format_micros(obj.amount_micros, obj.currency)
+
+
+@admin.register(CampaignDay)
+class CampaignDayAdmin(ReadOnlyAdmin):
+    """Each campaign's advertiser day: its budget cap and the pacing controller's last state."""
+
+    list_display = ("campaign", "day", "budget", "spent", "planned", "pacing_rate", "stopped", "updated_at")
+    list_filter = ("stopped", "day")
+    list_select_related = ("campaign__advertiser",)
+    search_fields = ("campaign__name",)
+
+    @admin.display(description="budget", ordering="budget_micros")
+    def budget(self, obj: CampaignDay) -> str:
+        return money(obj.budget_micros, obj.campaign.advertiser)
+
+    @admin.display(description="spent", ordering="spent_micros")
+    def spent(self, obj: CampaignDay) -> str:
+        return money(obj.spent_micros, obj.campaign.advertiser)
+
+    @admin.display(description="planned", ordering="planned_micros")
+    def planned(self, obj: CampaignDay) -> str:
+        return money(obj.planned_micros, obj.campaign.advertiser)
+
+    @admin.display(description="pacing rate", ordering="rate")
+    def pacing_rate(self, obj: CampaignDay) -> str:
+        return f"{obj.rate * 100:.1f}%"
 
 
 # These register their own admins and import this module's helpers, so they come last.

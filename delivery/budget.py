@@ -497,36 +497,6 @@ def ledger_spend(campaign_id: int, day: date) -> tuple[int, int]:
     return int(sums["day"] or 0), int(sums["total"] or 0)
 
 
-@dataclass(frozen=True, slots=True)
-class Spend:
-    """A campaign's money, as the advertiser sees it: what was charged, credited, and is owed."""
-
-    charged_micros: int
-    credited_micros: int
-
-    @property
-    def net_micros(self) -> int:
-        return self.charged_micros - self.credited_micros
-
-
-def spend_by_campaign(
-    campaign_ids: Iterable[int], *, since: date | None = None, until: date | None = None
-) -> dict[int, Spend]:
-    """Charges and credits per campaign over advertiser days [since, until] (both optional).
-
-    The one place spend is summed: the Ads Manager, the API and reports read it from here."""
-    entries = LedgerEntry.objects.filter(campaign_id__in=list(campaign_ids))
-    if since is not None:
-        entries = entries.filter(day__gte=since)
-    if until is not None:
-        entries = entries.filter(day__lte=until)
-    rows = entries.values("campaign_id").annotate(
-        charged=Sum("amount_micros", filter=Q(kind=LedgerEntry.Kind.CHARGE)),
-        credited=Sum("amount_micros", filter=Q(kind=LedgerEntry.Kind.CREDIT)),
-    )
-    return {row["campaign_id"]: Spend(int(row["charged"] or 0), int(row["credited"] or 0)) for row in rows}
-
-
 # ---------------------------------------------------------------------------------------------------
 # Reconciliation
 
@@ -547,22 +517,25 @@ def reconcile(*, at: datetime | None = None, wait_seconds: float = 20.0) -> Reco
     client = redis_client()
     at = at or timezone.now()
     result = Reconciled()
-    ids = sorted(int(member) for member in client.smembers(CAMPAIGNS_KEY))
-    budgets = read_budgets(ids)
-    for campaign_id in set(ids) - set(budgets):
+    loaded = {int(member) for member in client.smembers(CAMPAIGNS_KEY)}
+    active = set(Campaign.objects.filter(status=Campaign.Status.ACTIVE).values_list("id", flat=True))
+    budgets = read_budgets(loaded | active)
+    for campaign_id in loaded - set(budgets):
         client.srem(CAMPAIGNS_KEY, campaign_id)  # the campaign is gone
+    for campaign_id in sorted(active - loaded):
+        load_budget(campaign_id, client=client, at=at)  # a Redis that lost them: rebuilt from the ledger
     ids = sorted(budgets)
     result.campaigns = len(ids)
+    days = {cid: local_day(at, budgets[cid].zone) for cid in ids}
+    keys = [STREAM]
+    for cid in ids:
+        keys += [day_key(cid, days[cid]), total_key(cid)]
+    last_id, *values = _script(client, _SNAPSHOT)(keys=keys, args=[])
+    if not ingest.caught_up_to(last_id, seconds=wait_seconds):
+        result.caught_up = False
+        log.warning("budget reconciliation skipped: ingestion is behind the stream")
+        return result
     if ids:
-        days = {cid: local_day(at, budgets[cid].zone) for cid in ids}
-        keys = [STREAM]
-        for cid in ids:
-            keys += [day_key(cid, days[cid]), total_key(cid)]
-        last_id, *values = _script(client, _SNAPSHOT)(keys=keys, args=[])
-        if not ingest.caught_up_to(last_id, seconds=wait_seconds):
-            result.caught_up = False
-            log.warning("budget reconciliation skipped: ingestion is behind the stream")
-            return result
         pipe = client.pipeline(transaction=False)
         for position, cid in enumerate(ids):
             in_redis = (int(values[2 * position]), int(values[2 * position + 1]))
@@ -689,3 +662,6 @@ def forget_redis_state(client: redis.Redis | None = None) -> None:
             client.delete(key)
     client.delete(STOP_KEY, GATE_VERSION_KEY, CAMPAIGNS_KEY)
     _info_cache.clear()
+    from delivery import engine  # this process's gate forgets its copy too
+
+    engine.reset_gate_cache()

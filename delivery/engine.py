@@ -69,7 +69,9 @@ class FilterReason:
     PLACEMENT = "placement"
     NO_FITTING_CREATIVE = "no_fitting_creative"
     BLOCKED = "blocked_by_publisher"
-    GATE = "budget_or_pacing"
+    BUDGET = "budget_spent"
+    FREQUENCY = "frequency_cap"
+    PACING = "pacing"
     ALREADY_WON = "already_won_a_slot"
     BELOW_RESERVE = "below_reserve"
     OUTBID = "outbid"
@@ -90,7 +92,9 @@ DESCRIPTIONS = {
     FilterReason.PLACEMENT: "This placement is excluded or not among the included ones.",
     FilterReason.NO_FITTING_CREATIVE: "No approved creative fits this slot's format and size.",
     FilterReason.BLOCKED: "The publisher blocks this advertiser, category or creative attribute.",
-    FilterReason.GATE: "Held back by the budget or pacing.",
+    FilterReason.BUDGET: "The budget is spent (what is left is owed for ads already shown).",
+    FilterReason.FREQUENCY: "This person has seen the campaign as often as its frequency cap allows.",
+    FilterReason.PACING: "Held back by pacing, which spreads the budget over the day.",
     FilterReason.ALREADY_WON: "Already chosen for another slot of this request.",
     FilterReason.BELOW_RESERVE: "The bid is below the slot's reserve price.",
     FilterReason.OUTBID: "Another ad won the auction.",
@@ -102,6 +106,10 @@ class GateView(Protocol):
 
     def allow(self, request: AdRequest, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
         """A boolean mask over `rows` (ad group rows of the snapshot): may these bid now?"""
+        ...
+
+    def reasons(self, request: AdRequest, snapshot: Snapshot, rows: np.ndarray) -> list[str]:
+        """Why each of `rows` (held back by `allow`) was held back: a FilterReason each."""
         ...
 
     def flush(self, pipe: Pipeline) -> None:
@@ -122,6 +130,9 @@ class OpenGate:
 
     def allow(self, request: AdRequest, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
         return np.ones(len(rows), dtype=bool)
+
+    def reasons(self, request: AdRequest, snapshot: Snapshot, rows: np.ndarray) -> list[str]:
+        return [FilterReason.PACING] * len(rows)
 
     def flush(self, pipe: Pipeline) -> None:
         return None
@@ -201,6 +212,13 @@ def rebuild() -> Snapshot:
 
 def set_scorer(scorer: Scorer) -> None:
     _state.scorer = scorer
+
+
+def reset_gate_cache() -> None:
+    """Make the gate read the stops and rates again on its next batch (after Redis lost them)."""
+    reset = getattr(_state.gate, "reset", None)
+    if reset is not None:
+        reset()
 
 
 def set_gate(gate: Gate) -> Gate:
@@ -400,7 +418,11 @@ def _fill_slot(
     allowed = gate.allow(request, snap, cand_rows)
     if not allowed.all():
         if explanation is not None:
-            reject(np.unique(cand_rows[~allowed]), FilterReason.GATE)
+            held = cand_rows[~allowed]
+            rows, first = np.unique(held, return_index=True)
+            reasons = gate.reasons(request, snap, held)
+            for row, i in zip(rows.tolist(), first.tolist(), strict=True):
+                reject(np.array([row]), reasons[i])
         candidates, cand_rows = candidates[allowed], cand_rows[allowed]
         if len(candidates) == 0:
             return []

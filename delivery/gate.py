@@ -41,6 +41,9 @@ RATE_KEY = "adwright:gate:rate"  # campaign id -> pass-through rate, for standar
 FOREVER = np.iinfo(np.int64).max
 OPPORTUNITIES_TTL_SECONDS = 9 * 86_400
 FLUSH_SECONDS = 1.0
+# The stops and rates are read again at least this often: a Redis that lost its data starts its
+# version count again, and could land on the number this process last saw.
+MAX_AGE_SECONDS = 1.0
 
 
 def frequency_key(user_key: str, period_ms: int, at_ms: int) -> str:
@@ -63,6 +66,7 @@ class BudgetGate:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._version: bytes | None = None
+        self._loaded_at = 0.0
         self._stops: dict[int, int] = {}
         self._rates: dict[int, float] = {}
         self._rows: tuple[int, bytes | None, np.ndarray, np.ndarray] | None = None
@@ -88,13 +92,23 @@ class BudgetGate:
         for key in keys:
             pipe.hgetall(key)
         version, *counts = pipe.execute()
-        if version != self._version or self._version is None:
+        if (
+            version != self._version
+            or version is None
+            or time.monotonic() - self._loaded_at > MAX_AGE_SECONDS
+        ):
             self._reload(client, version)
         stop_until, rate = self._row_arrays(snap)
         frequency = {
             key: {int(k): int(v) for k, v in fields.items()} for key, fields in zip(keys, counts, strict=True)
         }
         return GateView(self, snap, stop_until, rate, frequency)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._version = None
+            self._loaded_at = 0.0
+            self._rows = None
 
     def _reload(self, client: redis.Redis, version: bytes | None) -> None:
         pipe = client.pipeline(transaction=True)
@@ -106,6 +120,7 @@ class BudgetGate:
             self._stops = {int(k): (FOREVER if int(v) == 0 else int(v)) for k, v in stops.items()}
             self._rates = {int(k): min(1.0, max(0.0, float(v))) for k, v in rates.items()}
             self._version = version
+            self._loaded_at = time.monotonic()
             self._rows = None
 
     def _row_arrays(self, snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
@@ -170,12 +185,31 @@ class GateView:
         capped = snap.frequency_cap[rows] > 0
         if capped.any() and request.user_key:
             for i in np.flatnonzero(capped & allowed):
-                row = rows[i]
-                key = frequency_key(request.user_key, int(snap.frequency_period_ms[row]), at_ms)
-                seen = self.frequency.get(key, {}).get(int(snap.campaign_ids[row]), 0)
-                if seen >= snap.frequency_cap[row]:
+                if self._capped(request, int(rows[i]), at_ms):
                     allowed[i] = False
         return allowed
+
+    def reasons(self, request: AdRequest, snapshot: Snapshot, rows: np.ndarray) -> list[str]:
+        """Why each row was held back: its budget is spent, else its frequency cap, else pacing."""
+        from delivery.engine import FilterReason  # the engine imports this module's users
+
+        at_ms = int(request.at.timestamp() * 1000)
+        out = []
+        for row in rows.tolist():
+            if self.stop_until[row] > at_ms:
+                out.append(FilterReason.BUDGET)
+            elif self._capped(request, row, at_ms):
+                out.append(FilterReason.FREQUENCY)
+            else:
+                out.append(FilterReason.PACING)
+        return out
+
+    def _capped(self, request: AdRequest, row: int, at_ms: int) -> bool:
+        snap = self.snap
+        if snap.frequency_cap[row] <= 0 or not request.user_key:
+            return False
+        key = frequency_key(request.user_key, int(snap.frequency_period_ms[row]), at_ms)
+        return self.frequency.get(key, {}).get(int(snap.campaign_ids[row]), 0) >= snap.frequency_cap[row]
 
     def flush(self, pipe: Pipeline) -> None:
         self.gate.flush(pipe)

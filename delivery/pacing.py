@@ -6,7 +6,7 @@ effective online ad campaign optimization" (KDD 2015):
 
 - **Plan.** A campaign's day budget is spread in proportion to the traffic it can bid on: the
   requests it was eligible for (its "opportunities", counted per UTC hour by delivery.gate) over the
-  last 7 days, averaged per local hour of the day, linear within an hour. So a campaign targeting
+  7 days before today, averaged per local hour of the day, linear within an hour. So a campaign targeting
   Japan plans its spend on Japanese hours, and dayparting shapes the plan by itself. Until a full
   day of its traffic is known, the plan is even over the day. A daily budget is the day budget; a
   lifetime budget gives each remaining day an equal share of what is left (recomputed each day, so
@@ -77,9 +77,11 @@ class Update:
 
 
 def hourly_profile(counts: dict[int, int], zone: ZoneInfo, now: datetime) -> list[float] | None:
-    """The share of a day's traffic in each local hour, from opportunities per UTC hour; None when
-    less than a full day is known."""
-    current = int(now.timestamp()) // 3600
+    """The share of a day's traffic in each local hour, from opportunities per UTC hour of the days
+    before today (so that the plan holds still through the day); None when less than a full day is
+    known."""
+    local_midnight = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    current = int(local_midnight.timestamp()) // 3600
     known = [hour for hour in counts if current - HISTORY_DAYS * 24 <= hour < current]
     if not known or current - min(known) < 24:
         return None
@@ -278,12 +280,11 @@ def _store(
         info = infos[u.campaign_id]
         local = now.astimezone(info.zone)
         midnight = datetime.combine(u.day, datetime.min.time(), info.zone)
+        profile = profiles[u.campaign_id]
         plan = [
-            math.floor(
-                u.budget_micros * cumulative_share(profiles[u.campaign_id], midnight + timedelta(hours=h))
-            )
-            for h in range(1, 25)
-        ]
+            math.floor(u.budget_micros * cumulative_share(profile, midnight + timedelta(hours=h)))
+            for h in range(1, 24)
+        ] + [u.budget_micros]
         row = existing.get((u.campaign_id, u.day))
         hourly = list(row.hourly_spent) if row is not None else []
         hour = local.hour

@@ -59,7 +59,7 @@ from django.utils import timezone
 from redis.client import Pipeline
 
 from accounts.money import MAX_MICROS
-from delivery import auction, budget, gate, ivt
+from delivery import auction, budget, conversions, gate, ivt
 from delivery.events import EventKind, add_events, emit
 from delivery.hot import redis_client
 from delivery.ivt import IvtReason
@@ -456,6 +456,17 @@ def _record(
 def _remember(pipe: Pipeline, ad: TrackedAd, kind: EventKind, at: datetime) -> None:
     """What a counted impression or click leaves for later: the frequency counters, and the touch
     that a conversion may be attributed to."""
+    remember = conversions.remember_click if kind == EventKind.CLICK else conversions.remember_impression
+    remember(
+        pipe,
+        advertiser_id=ad.advertiser_id,
+        campaign_id=ad.campaign_id,
+        ad_group_id=ad.ad_group_id,
+        creative_id=ad.creative_id,
+        event_id=ad.event_id,
+        user_key=ad.user_key,
+        at=at,
+    )
     if kind == EventKind.IMPRESSION:
         from delivery import engine  # imported here: the engine's module is heavy and may import this one
 

@@ -17,6 +17,7 @@ from accounts.api.base import AuditedSerializer
 from accounts.models import Advertiser
 from campaigns.api.fields import CreativeImageField, OwnedRelatedField, TargetingField
 from campaigns.models import AdGroup, Campaign, ConversionEvent, Creative, DeliveryState
+from campaigns.spend import CampaignMoney, campaign_money
 
 MOVE_REFUSED = "An object cannot move to another {parent}; create a new one there instead."
 
@@ -63,9 +64,11 @@ class ConversionEventSerializer(ParentSerializer):
             "counting",
             "default_value_micros",
             "is_active",
+            "token",
             "created_at",
         )
-        read_only_fields = ("id", "created_at")
+        # token: what the postback (POST /t/conversions) and the pixel (/t/px/<token>) are sent with.
+        read_only_fields = ("id", "token", "created_at")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -79,9 +82,33 @@ class DeliverySerializer(serializers.Serializer):
     reason = serializers.CharField(help_text="Why, in words for the advertiser.")
 
 
+class PacingSerializer(serializers.Serializer):
+    """Today's pacing, as the controller left it at its last update (every minute)."""
+
+    day = serializers.DateField(help_text="The advertiser's local day.")
+    rate = serializers.FloatField(
+        min_value=0, max_value=1, help_text="The share of the auctions it could enter that it enters."
+    )
+    planned_micros = serializers.IntegerField(help_text="The plan's spend by the last update.")
+    spent_micros = serializers.IntegerField(help_text="Charged today by the last update (before credits).")
+    stopped = serializers.BooleanField(help_text="Serving stopped for the day: the budget is used up.")
+
+
+class CampaignListSerializer(serializers.ListSerializer):
+    """A page of campaigns: their spend read in a few grouped queries for the whole page."""
+
+    money: dict[int, CampaignMoney] | None = None
+
+    def to_representation(self, data: Any) -> list[Any]:
+        campaigns = list(data.all() if hasattr(data, "all") else data)
+        self.money = campaign_money(campaigns)
+        return super().to_representation(campaigns)
+
+
 class CampaignSerializer(ParentSerializer):
     """A campaign: objective, budget (integer micros of the advertiser's currency), pacing, schedule
-    and frequency cap. `status` changes only through the actions; `delivery` is derived."""
+    and frequency cap. `status` changes only through the actions; `delivery` and the spend fields
+    are derived (spend is the ledger's: charges less credits, on the advertiser's days)."""
 
     parent_field = "advertiser"
     advertiser = OwnedRelatedField(Advertiser, help_text="The advertiser account; fixed once created.")
@@ -94,9 +121,27 @@ class CampaignSerializer(ParentSerializer):
     delivery = serializers.SerializerMethodField(
         help_text="Whether the campaign delivers right now, and why not (derived, never stored)."
     )
+    spend_today_micros = serializers.SerializerMethodField(
+        help_text="Spent on the advertiser's today, net of credits (micros)."
+    )
+    spend_total_micros = serializers.SerializerMethodField(
+        help_text="Spent since the campaign began, net of credits (micros)."
+    )
+    credited_micros = serializers.SerializerMethodField(
+        help_text="Credited since the campaign began: spend over the budget, never charged (micros)."
+    )
+    remaining_budget_micros = serializers.SerializerMethodField(
+        help_text="What the budget still allows: a daily budget less today's spend, or a lifetime "
+        "budget less all spend; never below 0 (micros)."
+    )
+    pacing_today = serializers.SerializerMethodField(
+        help_text="Today's pacing (`pacing` is the setting: standard or accelerated); null until "
+        "pacing has run on the advertiser's today."
+    )
 
     class Meta:
         model = Campaign
+        list_serializer_class = CampaignListSerializer
         fields = (
             "id",
             "advertiser",
@@ -104,6 +149,11 @@ class CampaignSerializer(ParentSerializer):
             "objective",
             "status",
             "delivery",
+            "spend_today_micros",
+            "spend_total_micros",
+            "credited_micros",
+            "remaining_budget_micros",
+            "pacing_today",
             "budget_type",
             "budget_micros",
             "pacing",
@@ -126,6 +176,41 @@ class CampaignSerializer(ParentSerializer):
     def get_delivery(self, campaign: Campaign) -> dict[str, str]:
         delivery = campaign.delivery()
         return {"state": delivery.state.value, "reason": delivery.reason}
+
+    def money(self, campaign: Campaign) -> CampaignMoney:
+        """From the page's grouped read in a list; on its own for one campaign (read once)."""
+        page = getattr(self.parent, "money", None)
+        if page is not None and campaign.pk in page:
+            return page[campaign.pk]
+        cached: dict[int, CampaignMoney] = self.__dict__.setdefault("_money", {})
+        if campaign.pk not in cached:
+            cached[campaign.pk] = campaign_money([campaign])[campaign.pk]
+        return cached[campaign.pk]
+
+    def get_spend_today_micros(self, campaign: Campaign) -> int:
+        return self.money(campaign).today.net_micros
+
+    def get_spend_total_micros(self, campaign: Campaign) -> int:
+        return self.money(campaign).total.net_micros
+
+    def get_credited_micros(self, campaign: Campaign) -> int:
+        return self.money(campaign).total.credited_micros
+
+    def get_remaining_budget_micros(self, campaign: Campaign) -> int:
+        return self.money(campaign).remaining_micros
+
+    @extend_schema_field(PacingSerializer(allow_null=True))
+    def get_pacing_today(self, campaign: Campaign) -> dict[str, Any] | None:
+        day = self.money(campaign).pacing
+        if day is None:
+            return None
+        return {
+            "day": day.day.isoformat(),
+            "rate": day.rate,
+            "planned_micros": day.planned_micros,
+            "spent_micros": day.spent_micros,
+            "stopped": day.stopped,
+        }
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from campaigns.api.serializers import (
     CreativeSerializer,
 )
 from campaigns.models import AdGroup, Campaign, ConversionEvent, Creative
+from campaigns.models.campaign import recent_days_prefetch
 
 ACTION_PARAMETERS = [*schema.UPDATE_PARAMETERS, schema.IDEMPOTENCY_KEY]
 ACTION_ERRORS = (401, 403, 404, 412, 422, 429)
@@ -198,6 +199,11 @@ CAMPAIGN = {
     **CAMPAIGN_CREATE,
     "status": "draft",
     "delivery": {"state": "draft", "reason": "Not published yet."},
+    "spend_today_micros": 0,
+    "spend_total_micros": 0,
+    "credited_micros": 0,
+    "remaining_budget_micros": 50_000_000,
+    "pacing_today": None,
     "conversion_event": None,
     "created_at": "2025-03-20T10:00:00Z",
     "updated_at": "2025-03-20T10:00:00Z",
@@ -280,7 +286,8 @@ class CampaignViewSet(CampaignsViewSet):
         queryset = super().get_queryset()
         if self.action in ("list", "retrieve"):
             # Not for writes: the model's clean() must see every ad group, not the active ones.
-            queryset = queryset.prefetch_related(delivery_prefetch())
+            # Today's budget day: for the delivery state and the pacing field, one query a page.
+            queryset = queryset.prefetch_related(delivery_prefetch(), recent_days_prefetch())
         return queryset
 
     def bulk_update_queryset(self) -> QuerySet[Any]:

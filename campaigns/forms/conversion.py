@@ -1,24 +1,14 @@
-"""The conversion event form of the Ads Manager, and the event's public key for postbacks and pixels."""
+"""The conversion event form of the Ads Manager."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
-from django.utils.crypto import salted_hmac
 
 from accounts.forms import MoneyField
 from accounts.models import Advertiser
 from campaigns.models import ConversionEvent
-
-EVENT_KEY_SALT = "adwright.conversion_event_key"
-
-
-def event_key(event: ConversionEvent) -> str:
-    """The key that names an event in postback and pixel URLs: stable (derived from the event's id),
-    not guessable without SECRET_KEY, so that nobody can report conversions for another account's
-    event by counting ids. (To move to campaigns/conversions.py with the ingestion endpoint.)"""
-    return salted_hmac(EVENT_KEY_SALT, str(event.pk), algorithm="sha256").hexdigest()[:32]
 
 
 class ConversionEventForm(forms.ModelForm):

@@ -63,7 +63,13 @@ from campaigns.models.creative import (  # noqa: E402
     ReviewQueueManager,
 )
 from campaigns.models.policy import DeniedDomain, ProhibitedTerm  # noqa: E402
-from campaigns.models.conversion import ConversionEvent  # noqa: E402
+from campaigns.models.conversion import (  # noqa: E402
+    Conversion,
+    ConversionEvent,
+    ConversionQuerySet,
+    ConversionTotals,
+    conversions_by_campaign,
+)
 from campaigns.models.budget import CampaignDay, LedgerEntry  # noqa: E402
 
 # isort: on
@@ -80,7 +86,10 @@ __all__ = [
     "Campaign",
     "CampaignDay",
     "CampaignQuerySet",
+    "Conversion",
     "ConversionEvent",
+    "ConversionQuerySet",
+    "ConversionTotals",
     "Creative",
     "CreativeQuerySet",
     "CreativeReview",
@@ -95,6 +104,7 @@ __all__ = [
     "ReviewQueueManager",
     "Switchable",
     "TransitionError",
+    "conversions_by_campaign",
     "creative_upload_to",
     "http_url_validator",
     "micros_validators",

@@ -76,6 +76,10 @@ class DeliveryState(models.TextChoices):
     NO_AD_GROUPS = "no_ad_groups", "No active ad groups"
     NO_APPROVED_CREATIVES = "no_approved_creatives", "No approved creatives"
     OUTSIDE_DAYPARTING = "outside_dayparting", "Outside scheduled hours"
+    # Serving stopped for the day (daily budget) or for good (lifetime budget): the budget is used up.
+    BUDGET_SPENT = "budget_spent", "Budget spent"
+    # Serving, but pacing lets the campaign into only part of the auctions it could enter.
+    LIMITED_BY_BUDGET = "limited_by_budget", "Limited by budget"
     DELIVERING = "delivering", "Delivering"
 
 
@@ -86,7 +90,8 @@ class Delivery:
 
     @property
     def is_delivering(self) -> bool:
-        return self.state == DeliveryState.DELIVERING
+        """Whether ads of the campaign are being served now (a paced campaign is, in part)."""
+        return self.state in (DeliveryState.DELIVERING, DeliveryState.LIMITED_BY_BUDGET)
 
 
 class Switchable(models.Model):

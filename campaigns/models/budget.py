@@ -15,8 +15,12 @@ the pacing controller's state (delivery.pacing): its plan, what was spent, and t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.db.models.functions import Now
 
 from accounts.access import TenantQuerySet
@@ -114,3 +118,33 @@ class CampaignDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} {self.day}"
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """A campaign's money, as the advertiser sees it: what was charged, credited, and is owed."""
+
+    charged_micros: int
+    credited_micros: int
+
+    @property
+    def net_micros(self) -> int:
+        return self.charged_micros - self.credited_micros
+
+
+def spend_by_campaign(
+    campaign_ids: Iterable[int], *, since: date | None = None, until: date | None = None
+) -> dict[int, Spend]:
+    """Charges and credits per campaign over advertiser days [since, until] (both optional).
+
+    The one place spend is summed: the Ads Manager, the API and reports read it from here."""
+    entries = LedgerEntry.objects.filter(campaign_id__in=list(campaign_ids))
+    if since is not None:
+        entries = entries.filter(day__gte=since)
+    if until is not None:
+        entries = entries.filter(day__lte=until)
+    rows = entries.values("campaign_id").annotate(
+        charged=Sum("amount_micros", filter=Q(kind=LedgerEntry.Kind.CHARGE)),
+        credited=Sum("amount_micros", filter=Q(kind=LedgerEntry.Kind.CREDIT)),
+    )
+    return {row["campaign_id"]: Spend(int(row["charged"] or 0), int(row["credited"] or 0)) for row in rows}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import math
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from accounts.access import TenantQuerySet
@@ -29,6 +30,9 @@ from campaigns.models.base import (
     micros_validators,
 )
 from campaigns.targeting import Targeting
+
+if TYPE_CHECKING:
+    from campaigns.models.budget import CampaignDay
 
 # ---------------------------------------------------------------------------------------------------
 # Campaign
@@ -205,7 +209,10 @@ class Campaign(models.Model):
     # Derived --------------------------------------------------------------------------------------
 
     def delivery(self, at: datetime | None = None) -> Delivery:
-        """Why this campaign is or is not delivering right now (budget limits come with the ledger)."""
+        """Why this campaign is or is not delivering right now, budget and pacing included.
+
+        Lists read it without a query per row by prefetching delivery's ad groups and creatives, and
+        `recent_days_prefetch()` for the budget day."""
         at = at or timezone.now()
         if self.status == self.Status.DRAFT:
             return Delivery(DeliveryState.DRAFT, "Not published yet.")
@@ -234,7 +241,70 @@ class Campaign(models.Model):
         local = at.astimezone(tz)
         if not any(group.runs_at_local(local) for group in servable):
             return Delivery(DeliveryState.OUTSIDE_DAYPARTING, "Outside the ad groups' scheduled hours.")
+        return self._budget_delivery(self.budget_day(at))
+
+    def _budget_delivery(self, day: CampaignDay | None) -> Delivery:
+        """A campaign that may serve, as its budget day (the pacing controller's last minute) has it."""
+        if day is not None and day.stopped:
+            if self.budget_type == self.BudgetType.LIFETIME:
+                return Delivery(
+                    DeliveryState.BUDGET_SPENT, "Lifetime budget spent: raise the budget to deliver again."
+                )
+            return Delivery(
+                DeliveryState.BUDGET_SPENT,
+                f"Daily budget spent: delivery resumes at midnight ({self.advertiser.time_zone}).",
+            )
+        if day is not None and self.pacing == self.Pacing.STANDARD and day.rate <= 0:
+            return Delivery(
+                DeliveryState.LIMITED_BY_BUDGET,
+                "Ahead of today's plan: pacing holds back every auction until the plan catches up.",
+            )
+        if day is not None and self.pacing == self.Pacing.STANDARD and day.rate < 1:
+            return Delivery(
+                DeliveryState.LIMITED_BY_BUDGET,
+                f"Pacing is holding back {held_back(day.rate)} of the auctions it could enter, to "
+                "spread the budget over the day.",
+            )
         return Delivery(DeliveryState.DELIVERING, "Delivering.")
+
+    def local_day(self, at: datetime | None = None) -> date:
+        return (at or timezone.now()).astimezone(self.advertiser.tz).date()
+
+    def budget_day(self, at: datetime | None = None) -> CampaignDay | None:
+        """The campaign's budget day for the advertiser's today (None before its budget was first
+        recorded or paced today): from `recent_days_prefetch()` when a list prefetched it, else one
+        query."""
+        from campaigns.models.budget import CampaignDay  # budget.py imports this module
+
+        today = self.local_day(at)
+        recent: list[CampaignDay] | None = getattr(self, RECENT_DAYS, None)
+        if recent is not None:
+            return next((day for day in recent if day.day == today), None)
+        return CampaignDay.objects.filter(campaign_id=self.pk, day=today).first()
+
+
+RECENT_DAYS = "recent_days"
+
+
+def recent_days_prefetch(at: datetime | None = None) -> Prefetch:
+    """The budget days that may be some advertiser's today at `at` (the UTC date, give or take one:
+    time zones run from UTC-12 to UTC+14), as `campaign.recent_days`; Campaign.budget_day() picks
+    the advertiser's own."""
+    from campaigns.models.budget import CampaignDay  # budget.py imports this module
+
+    utc_day = (at or timezone.now()).astimezone(UTC).date()
+    days = CampaignDay.objects.filter(
+        day__gte=utc_day - timedelta(days=1), day__lte=utc_day + timedelta(days=1)
+    )
+    return Prefetch("days", queryset=days, to_attr=RECENT_DAYS)
+
+
+def held_back(rate: float) -> str:
+    """The share of auctions a pacing rate keeps a campaign out of, in words ("38%")."""
+    share = 1 - min(1.0, max(0.0, rate))
+    if 0 < share < 0.01:
+        return "less than 1%"
+    return f"{math.floor(share * 100 + 0.5)}%"
 
 
 # ---------------------------------------------------------------------------------------------------

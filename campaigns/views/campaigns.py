@@ -2,15 +2,15 @@
 actions, the campaign setup steps (objective, then budget and schedule: a draft is saved; the ad
 group and creative steps are their own pages) and the campaign's page.
 
-Metric columns come from get_campaign_metrics(), the one place the reporting issue replaces: until
-events are rolled up there is nothing to count, so it answers zeros, never invented numbers.
+Metric columns come from get_campaign_metrics(): spend from the ledger, conversions as attributed;
+impressions and clicks stay zero until the reporting rollups count them (never invented numbers).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -47,8 +47,12 @@ from campaigns.models import (
     DeliveryState,
     Objective,
     RejectionReason,
+    conversions_by_campaign,
 )
+from campaigns.models.budget import spend_by_campaign
+from campaigns.models.campaign import recent_days_prefetch
 from campaigns.views import status
+from campaigns.views.budget_panel import budget_panel
 
 PAGE_SIZE = 50
 
@@ -60,7 +64,7 @@ def is_htmx(request: HttpRequest) -> bool:
 VALIDATE_HEADER = "X-Validate-Field"  # htmx field validation: validate, render the field, save nothing
 
 # ---------------------------------------------------------------------------------------------------
-# Metrics (replaced by the reporting issue)
+# Metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +121,50 @@ NO_DELIVERY = Metrics()
 def get_campaign_metrics(
     advertiser: Advertiser, campaign_ids: list[int], range_: DateRange
 ) -> dict[int, Metrics]:
-    """Spend, impressions, clicks and conversions of each campaign in the range (spend today too).
+    """Spend, impressions, clicks and conversions of each campaign in the range (spend today too),
+    in a fixed number of grouped queries whatever the number of campaigns.
 
-    There is no event table yet (the reporting issue adds it and replaces this function): no
-    campaign has delivered, so every figure is zero."""
-    return dict.fromkeys(campaign_ids, NO_DELIVERY)
+    Spend is the ledger's net (charges less credits) on the advertiser's days; conversions are those
+    attributed to the campaign that happened within the range's days. Impressions and clicks are not
+    rolled up yet: zero, not estimated."""
+    if not campaign_ids:
+        return {}
+    today = advertiser.local_today()
+    in_range = spend_by_campaign(campaign_ids, since=range_.start, until=range_.end)
+    if range_.start == range_.end == today:
+        on_today = in_range
+    else:
+        on_today = spend_by_campaign(campaign_ids, since=today, until=today)
+    conversions = conversions_by_campaign(
+        campaign_ids, day_start(range_.start, advertiser), day_end(range_.end, advertiser)
+    )
+    metrics = {}
+    for pk in campaign_ids:
+        spend_today, spend, converted = on_today.get(pk), in_range.get(pk), conversions.get(pk)
+        metrics[pk] = Metrics(
+            spend_today_micros=spend_today.net_micros if spend_today else 0,
+            spend_micros=spend.net_micros if spend else 0,
+            conversions=converted.conversions if converted else 0,
+        )
+    return metrics
+
+
+def day_start(day: date, advertiser: Advertiser) -> datetime:
+    """The instant the advertiser's day begins (a custom range may name year 1 or 9999: clamped)."""
+    try:
+        return datetime.combine(day, time.min, advertiser.tz).astimezone(UTC)
+    except OverflowError:
+        if day.year == 1:
+            return datetime.min.replace(tzinfo=UTC)
+        return datetime.max.replace(tzinfo=UTC)
+
+
+def day_end(day: date, advertiser: Advertiser) -> datetime:
+    """The instant the advertiser's day ends: the next one's start (or the end of time for 9999-12-31)."""
+    try:
+        return day_start(day + timedelta(days=1), advertiser)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def total(metrics: list[Metrics]) -> Metrics:
@@ -186,9 +229,9 @@ def percent(ratio: float | None) -> str:
 
 
 def prefetch_for_delivery(advertiser: Advertiser, campaigns: list[Campaign], now: datetime) -> None:
-    """Campaign.delivery() reads ad groups and creatives only for an active campaign of an active
-    account within its schedule (it answers the others from the campaign's own fields): read them for
-    those campaigns only, in two queries whatever their number."""
+    """Campaign.delivery() reads ad groups, creatives and today's budget day only for an active
+    campaign of an active account within its schedule (it answers the others from the campaign's own
+    fields): read them for those campaigns only, in three queries whatever their number."""
     reading = [
         campaign
         for campaign in campaigns
@@ -197,13 +240,20 @@ def prefetch_for_delivery(advertiser: Advertiser, campaigns: list[Campaign], now
         and campaign.starts_at <= now
         and (campaign.ends_at is None or campaign.ends_at > now)
     ]
-    prefetch_related_objects(reading, delivery_prefetch())
+    prefetch_related_objects(reading, delivery_prefetch(), recent_days_prefetch(now))
 
 
-def rows_for(advertiser: Advertiser, campaigns: list[Campaign], range_: DateRange) -> list[Row]:
+def rows_for(
+    advertiser: Advertiser,
+    campaigns: list[Campaign],
+    range_: DateRange,
+    metrics: dict[int, Metrics] | None = None,
+) -> list[Row]:
+    """The list's rows; `metrics` when the caller already read them (to sort on them)."""
     now = timezone.now()
     prefetch_for_delivery(advertiser, campaigns, now)
-    metrics = get_campaign_metrics(advertiser, [c.pk for c in campaigns], range_)
+    if metrics is None:
+        metrics = get_campaign_metrics(advertiser, [c.pk for c in campaigns], range_)
     rows = []
     for campaign in campaigns:
         campaign.advertiser = advertiser  # the page's own instance: no query per row
@@ -268,6 +318,11 @@ class Table:
     def total_ctr(self) -> str:
         return percent(self.totals.ctr)
 
+    @property
+    def total_cpa(self) -> str:
+        cpa = self.totals.cpa_micros
+        return "—" if cpa is None else format_micros(cpa, self.currency)
+
 
 COLUMNS = (
     ("name", "Campaign", ""),
@@ -309,7 +364,7 @@ def campaign_table(request: HttpRequest, advertiser: Advertiser, query: Campaign
         ids.sort(key=lambda pk: METRIC_SORTS[key](metrics.get(pk, NO_DELIVERY)), reverse=descending)
         page = Paginator(ids, PAGE_SIZE).get_page(query.value("page", 1))
         by_pk = Campaign.objects.filter(pk__in=page.object_list).in_bulk()
-        rows = rows_for(advertiser, [by_pk[pk] for pk in page.object_list], range_)
+        rows = rows_for(advertiser, [by_pk[pk] for pk in page.object_list], range_, metrics)
     params = {
         name: str(value) for name in ("q", "status", "objective") if (value := query.value(name))
     } | range_.params()
@@ -428,11 +483,13 @@ def account_overview(request: HttpRequest, advertiser: Advertiser) -> HttpRespon
             "cpa": format_micros(totals.cpa_micros, advertiser.currency) if totals.cpa_micros else None,
             "states": states,
             "campaign_count": len(rows),
-            "delivering": by_state[DeliveryState.DELIVERING],
+            # A campaign limited by its budget delivers, and needs attention (a budget to raise).
+            "delivering": sum(row.delivery.is_delivering for row in rows),
             "needs_attention": [
                 row
                 for row in rows
-                if row.campaign.status == Campaign.Status.ACTIVE and not row.delivery.is_delivering
+                if row.campaign.status == Campaign.Status.ACTIVE
+                and row.delivery.state != DeliveryState.DELIVERING
             ][:5],
             "drafts": drafts,
             "recent": rows[:5],
@@ -674,11 +731,13 @@ def campaign_detail(request: HttpRequest, advertiser: Advertiser, pk: int) -> Ht
         # Archived ad groups and creatives are left out; delivery() reads the same prefetched rows.
         creatives = Creative.objects.exclude(status=Creative.Status.ARCHIVED).order_by("pk")
         ad_groups_qs = AdGroup.objects.exclude(status=AdGroup.Status.ARCHIVED).order_by("pk")
+        now = timezone.now()
         prefetch_related_objects(
             [campaign],
             Prefetch(
                 "ad_groups", queryset=ad_groups_qs.prefetch_related(Prefetch("creatives", queryset=creatives))
             ),
+            recent_days_prefetch(now),  # delivery() and the budget panel read today's
         )
         ad_groups = list(campaign.ad_groups.all())
         for ad_group in ad_groups:
@@ -687,7 +746,7 @@ def campaign_detail(request: HttpRequest, advertiser: Advertiser, pk: int) -> Ht
             )
             for creative in ad_group.creatives.all():
                 creative.reason_labels = [RejectionReason(r).label for r in creative.rejection_reasons]  # type: ignore[attr-defined]
-        delivery = campaign.delivery()
+        delivery = campaign.delivery(now)
         has_creative = any(group.creatives.all() for group in ad_groups)
         return render(
             request,
@@ -699,6 +758,7 @@ def campaign_detail(request: HttpRequest, advertiser: Advertiser, pk: int) -> Ht
                 "delivery": delivery,
                 "ad_groups": ad_groups,
                 "budget": format_micros(campaign.budget_micros, advertiser.currency),
+                "budget_panel": budget_panel(advertiser, campaign, now=now),
                 "next_step": setup_next_url(advertiser, campaign)
                 if campaign.status == Campaign.Status.DRAFT
                 else None,

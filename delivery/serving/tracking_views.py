@@ -5,7 +5,8 @@ and answers. No session, no CSRF, nothing rendered.
 
 - A token that is not ours answers 400 naming `token` (and nothing is recorded).
 - An identifiable impression answers the pixel, and a click the redirect to the creative's stored
-  landing URL, whether or not the event counted: a bot is not told it was recognised, and a person
+  landing URL with `awclid=<the click's event id>` added to its query (for conversions to name the
+  click), whether or not the event counted: a bot is not told it was recognised, and a person
   whose click was not counted still reaches the advertiser.
 - If Redis does not answer, the pixel and the redirect are still served (the event is lost, logged);
   a notice answers 503 so that the exchange can retry.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
 import redis
@@ -36,6 +38,9 @@ from delivery.tracking import (
 )
 
 log = logging.getLogger(__name__)
+
+# Added to the landing URL of a click: the click's event id, which conversions send back as click_id.
+CLICK_ID_PARAMETER = "awclid"
 
 # A transparent 1x1 GIF89a.
 PIXEL = (
@@ -61,7 +66,8 @@ def impression(request: HttpRequest, token: str) -> HttpResponse:
 def click(request: HttpRequest, token: str) -> HttpResponse:
     # The target is the creative's stored landing URL; nothing in the query string is ever used.
     try:
-        target = record_click(token, ip=client_ip(request), user_agent=_user_agent(request)).landing_url
+        outcome = record_click(token, ip=client_ip(request), user_agent=_user_agent(request))
+        target, event_id = outcome.landing_url, outcome.event_id
     except TrackingError as exc:
         return _bad_request(exc)
     except redis.RedisError:
@@ -70,11 +76,11 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
             ad, _ = read_token(token, "click")
         except TrackingError as exc:
             return _bad_request(exc)
-        target = landing_url(ad.creative_id)
+        target, event_id = landing_url(ad.creative_id), ad.event_id
     if not target:
         response = HttpResponse("This ad is no longer available.", status=404, content_type="text/plain")
     else:
-        response = HttpResponseRedirect(target)
+        response = HttpResponseRedirect(with_click_id(target, event_id))
     _no_store(response)
     return response
 
@@ -94,6 +100,16 @@ def notice(request: HttpRequest, notice: str, token: str) -> HttpResponse:
     response = HttpResponse(status=204)
     _no_store(response)
     return response
+
+
+def with_click_id(url: str, event_id: str) -> str:
+    """The landing URL with `awclid=<event id>` added to its query, for the advertiser to send back
+    as the conversion's click_id. The URL's own query is kept as written (a re-encoding could break
+    the advertiser's page) and its fragment stays last."""
+    parts = urlsplit(url)
+    kept = [item for item in parts.query.split("&") if item and item.split("=", 1)[0] != CLICK_ID_PARAMETER]
+    query = "&".join([*kept, f"{CLICK_ID_PARAMETER}={quote(event_id, safe='')}"])
+    return urlunsplit(parts._replace(query=query))
 
 
 def client_ip(request: HttpRequest) -> str:

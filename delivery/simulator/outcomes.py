@@ -9,8 +9,12 @@ For each ad won (a `Win` of a `Decision`):
   Redis per world seed so that every worker sees them, as the platform's frequency counters do (runs
   of the same seed over the same day add up, there as here); the click goes through record_click
   seconds to a minute later (click spammers: at once, and again a few times);
-- a conversion is drawn for a click from the truth's conversion probability. Conversion tracking
-  does not exist yet, so it is only recorded in the truth.
+- a conversion is drawn for a click from the truth's conversion probability, and reported by the
+  advertiser's postback (delivery.conversions.receive, with the click id the landing URL carried) a
+  while later: minutes to a day or two, as real purchases follow clicks. Conversions wait in a Redis
+  sorted set until a batch's clock passes their time, so each is reported at its own time, by
+  whichever worker plays that batch. Only the advertisers that set up a conversion event report
+  them (the campaign's own, else the advertiser's first active one).
 
 Each fired impression leaves a `truth` event (event_id, p_click, p_conversion, clicked, converted)
 on the event stream, stored in delivery_truth beside the events it explains.
@@ -23,13 +27,16 @@ billable event that its budget could no longer pay for is counted in `over_budge
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
+import orjson
 from numpy.random import Generator
 
 from campaigns.audience import DEVICES
@@ -44,10 +51,13 @@ from delivery.simulator.traffic import Traffic
 from delivery.simulator.world import KIND_BOT, KIND_CLICK_SPAM
 
 IMPRESSION_RATE = 0.95
+CONVERSION_DELAY_MAX_SECONDS = 3 * 86_400.0  # reported within the 7 days conversions are taken
+CONVERSIONS_PER_BATCH = 2000
 EXPOSURES_TTL_SECONDS = 2 * 86_400
 BASE_URL = "https://ads.adwright.test"  # the tracking URLs' host does not matter: the tokens do
 SPAM_REPEAT_CLICKS = (1, 4)  # extra fires of a spammer's click URL, at least and at most
 
+log = logging.getLogger(__name__)
 _DEVICE_CODE = {name: i for i, (name, _) in enumerate(DEVICES)}
 _FORMAT_CODE = {name: i for i, name in enumerate(truth.FORMATS)}
 
@@ -68,6 +78,9 @@ class Tally:
     # Valid billable events whose charge the budget refused (served at the platform's cost), in micros
     over_budget: Counter[tuple[int, str]] = field(default_factory=Counter)
     campaign_clicks: Counter[int] = field(default_factory=Counter)  # valid clicks by campaign id
+    # The truth's click probabilities of the valid impressions, summed by campaign, in millionths of a
+    # click: the clicks to expect, without the noise of drawing them.
+    expected_clicks: Counter[int] = field(default_factory=Counter)
 
     def add(self, other: Tally) -> None:
         for name in ("requests", "wins", "impressions", "valid_impressions", "clicks", "valid_clicks",
@@ -77,6 +90,7 @@ class Tally:
         self.spend.update(other.spend)
         self.over_budget.update(other.over_budget)
         self.campaign_clicks.update(other.campaign_clicks)
+        self.expected_clicks.update(other.expected_clicks)
 
     def as_fields(self) -> dict[str, int]:
         """Flat counters, as the delivery loop adds them up in a Redis hash."""
@@ -89,6 +103,7 @@ class Tally:
         out.update({f"spend:{campaign}:{currency}": n for (campaign, currency), n in self.spend.items()})
         out.update({f"over:{campaign}:{currency}": n for (campaign, currency), n in self.over_budget.items()})
         out.update({f"cclicks:{campaign}": n for campaign, n in self.campaign_clicks.items()})
+        out.update({f"xclicks:{campaign}": n for campaign, n in self.expected_clicks.items()})
         return out
 
     @classmethod
@@ -105,6 +120,8 @@ class Tally:
                 tally.over_budget[(int(campaign), currency)] = int(value)
             elif name.startswith("cclicks:"):
                 tally.campaign_clicks[int(name.removeprefix("cclicks:"))] = int(value)
+            elif name.startswith("xclicks:"):
+                tally.expected_clicks[int(name.removeprefix("xclicks:"))] = int(value)
             elif name in cls.__dataclass_fields__:
                 setattr(tally, name, int(value))
         return tally
@@ -129,6 +146,8 @@ def simulate(
     tally = Tally(requests=len(decisions))
     rows = [(i, win) for i, decision in enumerate(decisions) for win in decision.wins]
     tally.wins = len(rows)
+    if decisions:
+        report_due_conversions(seed, max(d.request.at for d in decisions))
     fired = [
         (i, win) for (i, win), draw in zip(rows, rng.random(len(rows)), strict=True) if draw < IMPRESSION_RATE
     ]
@@ -189,6 +208,8 @@ def simulate(
     repeats = rng.integers(SPAM_REPEAT_CLICKS[0], SPAM_REPEAT_CLICKS[1] + 1, n)
 
     truths: list[tuple[EventKind, dict[str, Any]]] = []
+    due: list[tuple[Win, datetime]] = []
+    conversion_delay = np.minimum(rng.lognormal(np.log(1800.0), 1.5, n), CONVERSION_DELAY_MAX_SECONDS)
     kind_truth = EventKind.TRUTH
     for j, win in enumerate(wins):
         request = requests[j]
@@ -201,6 +222,7 @@ def simulate(
         tally.impressions += impression.recorded
         if impression.counted:
             tally.valid_impressions += 1
+            tally.expected_clicks[win.campaign_id] += round(float(p_click[j]) * 1_000_000)
             if win.billing_event == "impression":
                 if impression.charged_micros:
                     tally.spend[(win.campaign_id, win.currency)] += impression.charged_micros
@@ -232,6 +254,8 @@ def simulate(
                 else:
                     tally.ivt[click.ivt_reason] += 1
         tally.conversions += int(converted[j])
+        if converted[j] and clicked[j]:
+            due.append((win, click_at + timedelta(seconds=float(conversion_delay[j]))))
         truths.append(
             (
                 kind_truth,
@@ -245,7 +269,102 @@ def simulate(
             )
         )
     emit_many(truths)
+    if due:
+        queue_conversions(seed, due, rng)
     return tally
+
+
+# Conversions, reported by the advertisers' postbacks at their own time ----------------------------
+
+
+def _conversions_key(seed: int) -> str:
+    return f"adwright:sim:{seed}:conversions"
+
+
+_events_cache: dict[int, tuple[float, int | None]] = {}
+_EVENTS_TTL_SECONDS = 60.0
+
+
+def _conversion_event_id(campaign_id: int) -> int | None:
+    """The conversion event the campaign's advertiser reports (None: it tracks no conversions)."""
+    now = time.monotonic()
+    cached = _events_cache.get(campaign_id)
+    if cached is not None and now - cached[0] < _EVENTS_TTL_SECONDS:
+        return cached[1]
+    from campaigns.models import Campaign, ConversionEvent
+
+    campaign = Campaign.objects.filter(pk=campaign_id).values("conversion_event_id", "advertiser_id").first()
+    event_id = None
+    if campaign is not None:
+        event_id = campaign["conversion_event_id"] or (
+            ConversionEvent.objects.filter(advertiser_id=campaign["advertiser_id"], is_active=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+    _events_cache[campaign_id] = (now, event_id)
+    return event_id
+
+
+def queue_conversions(seed: int, due: Sequence[tuple[Win, datetime]], rng: Generator) -> None:
+    """Hold conversions until the simulated clock reaches them (report_due_conversions)."""
+    pipe = redis_client().pipeline(transaction=False)
+    values = rng.lognormal(np.log(40.0), 0.8, len(due))
+    for (win, at), value in zip(due, values, strict=True):
+        event = _conversion_event_id(win.campaign_id)
+        if event is None:
+            continue
+        member = orjson.dumps(
+            {
+                "event": event,
+                "event_id": f"sim-{win.event_id}",
+                "click_id": win.event_id,
+                "at": at.timestamp(),
+                "value": f"{value:.2f}",
+            }
+        )
+        pipe.zadd(_conversions_key(seed), {member: at.timestamp()})
+    pipe.execute()
+
+
+def report_due_conversions(seed: int, until: datetime) -> int:
+    """Post every queued conversion whose time has come; returns how many were new. Each is taken by
+    one worker only (ZREM decides), and a postback sent twice would be a duplicate anyway."""
+    from campaigns.models import ConversionEvent
+    from delivery.conversions import ConversionError, receive
+
+    client = redis_client()
+    key = _conversions_key(seed)
+    members = cast(
+        "list[bytes]",
+        client.zrangebyscore(key, "-inf", until.timestamp(), start=0, num=CONVERSIONS_PER_BATCH),
+    )
+    if not members:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    for member in members:
+        pipe.zrem(key, member)
+    mine = [member for member, removed in zip(members, pipe.execute(), strict=True) if removed]
+    events = ConversionEvent.objects.select_related("advertiser").in_bulk(
+        {orjson.loads(m)["event"] for m in mine}
+    )
+    new = 0
+    for member in mine:
+        data = orjson.loads(member)
+        event = events.get(data["event"])
+        if event is None or not event.is_active:
+            continue
+        occurred_at = datetime.fromtimestamp(data["at"], tz=UTC)
+        try:
+            received = receive(
+                event=event, event_id=data["event_id"], occurred_at=occurred_at, value=data["value"],
+                currency=None, click_id=data["click_id"], user_key=None, source="postback", now=occurred_at,
+            )  # fmt: skip
+        except ConversionError as exc:
+            log.info("simulated conversion refused: %s", exc)
+            continue
+        new += not received.duplicate
+    return new
 
 
 def cost_per_click_micros(win: Win) -> int:

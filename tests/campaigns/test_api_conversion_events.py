@@ -127,3 +127,12 @@ def test_list_and_filters(callers: Callers, django_assert_num_queries: Any) -> N
     assert ids(callers.owner.get(URL, {"advertiser": callers.tenants.other_advertiser.pk})) == []
     with django_assert_num_queries(2):  # the key, the page
         callers.owner.get(URL)
+
+
+def test_the_event_token_is_given_for_postbacks_and_cannot_be_set(callers: Callers) -> None:
+    response = callers.owner.post(URL, event_body(callers, token="chosen-by-the-client"))
+
+    assert response.status_code == 201, response.content
+    event = ConversionEvent.objects.get(pk=response.json()["id"])
+    assert response.json()["token"] == event.token != "chosen-by-the-client"
+    assert len(event.token) >= 24

@@ -28,6 +28,7 @@ from campaigns.models import (
     OptimizationGoal,
     TransitionError,
 )
+from campaigns.models.campaign import recent_days_prefetch
 from tests.factories import (
     AdGroupFactory,
     AdvertiserFactory,
@@ -294,7 +295,11 @@ def test_delivery_is_on_when_any_servable_ad_group_is_in_its_hours() -> None:
 def test_delivery_of_a_prefetched_list_needs_no_query(django_assert_num_queries: Any) -> None:
     for _ in range(3):
         _delivering()
-    campaigns = list(Campaign.objects.select_related("advertiser").prefetch_related("ad_groups__creatives"))
+    campaigns = list(
+        Campaign.objects.select_related("advertiser").prefetch_related(
+            "ad_groups__creatives", recent_days_prefetch(NOW)
+        )
+    )
     with django_assert_num_queries(0):
         states = {campaign.delivery(at=NOW).state for campaign in campaigns}
     assert states == {DeliveryState.DELIVERING}

@@ -1,5 +1,5 @@
-"""Conversion event pages: list, create, edit, the postback URL and pixel, and test events; tried by
-an owner (admin), a manager, an analyst and an outsider."""
+"""Conversion event pages: list, create, edit, the postback URL and pixel, test events and the recent
+conversions; tried by an owner (admin), a manager, an analyst and an outsider."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AuditLog, Role
-from campaigns.forms.conversion import event_key
-from campaigns.models import ConversionEvent
+from campaigns.models import Conversion, ConversionEvent
+from delivery.conversions import receive
 from tests.conftest import client_for
-from tests.factories import ConversionEventFactory, MembershipFactory
+from tests.factories import ConversionEventFactory, CreativeFactory, MembershipFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_client")]
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -164,29 +164,30 @@ def test_outsider_cannot_create_in_another_account(tenants):
 # The event's page ----------------------------------------------------------------------------------
 
 
-def test_event_page_shows_postback_and_pixel_with_the_event_key(tenants, event):
+def test_event_page_shows_postback_and_pixel_with_the_event_token(tenants, event):
     response = client_for(tenants.owner).get(url("conversion_edit", tenants.advertiser, pk=event.pk))
 
     assert response.status_code == 200
     html = response.content.decode()
-    key = event_key(event)
+    token = event.token
     assert (
-        f"http://testserver/t/v1/conversions?event={key}&amp;click_id={{click_id}}&amp;event_id={{event_id}}&amp;value={{value}}"
-        in html
+        f"http://testserver/t/conversions?token={token}&amp;event_id={{event_id}}&amp;click_id={{click_id}}"
+        "&amp;value={value}" in html
     )
-    assert f"http://testserver/t/v1/pixel.gif?event={key}&amp;click_id={{click_id}}" in html
+    assert f"http://testserver/t/px/{token}?event_id={{event_id}}&amp;click_id={{click_id}}" in html
     assert "Copy URL" in html
     assert "Copy snippet" in html
-    for parameter in ("event_id", "click_id", "value", "currency"):
+    for parameter in ("token", "event_id", "click_id", "value", "time", "currency", "user_key", "awclid"):
         assert f"<code>{parameter}</code>" in html
     assert "Send test event" in html
 
 
-def test_event_key_is_stable_and_not_the_id(event):
-    assert event_key(event) == event_key(ConversionEvent.objects.get(pk=event.pk))
-    assert str(event.pk) not in event_key(event)
+def test_event_tokens_are_random_unique_and_not_the_id(event):
+    assert len(event.token) >= 32
+    assert event.token == ConversionEvent.objects.get(pk=event.pk).token
+    assert str(event.pk) != event.token
     other = ConversionEventFactory(advertiser=event.advertiser)
-    assert event_key(other) != event_key(event)
+    assert other.token != event.token
 
 
 def test_analyst_sees_the_event_read_only(tenants, event):
@@ -196,7 +197,8 @@ def test_analyst_sees_the_event_read_only(tenants, event):
     html = response.content.decode()
     assert "Save changes" not in html
     assert "Send test event" not in html
-    assert "/t/v1/conversions?" in html
+    assert "/t/conversions?" in html
+    assert "Recent conversions" in html
 
 
 def test_another_accounts_event_is_404_and_unchanged(tenants):
@@ -209,9 +211,12 @@ def test_another_accounts_event_is_404_and_unchanged(tenants):
     )
     assert response.status_code == 404
     assert client.post(url("conversion_test", tenants.advertiser, pk=theirs.pk)).status_code == 404
+    recent = {"HTTP_HX_TARGET": "recent-conversions", **HTMX}
+    assert client.get(url("conversion_edit", tenants.advertiser, pk=theirs.pk), **recent).status_code == 404
     theirs.refresh_from_db()
     assert theirs.name == "Theirs"
     assert not AuditLog.objects.exists()
+    assert not Conversion.objects.exists()
 
 
 def test_outsider_gets_404_on_the_event(tenants, event):
@@ -261,33 +266,153 @@ def test_analyst_cannot_edit(tenants, event):
     assert event.name == "Purchase"
 
 
-# Test events ---------------------------------------------------------------------------------------
+# Test events and recent conversions -----------------------------------------------------------------
 
 
-def test_send_test_event_records_it_and_lists_it(tenants, event):
+def test_send_test_event_stores_a_test_conversion_and_lists_it(tenants, event):
     client = client_for(tenants.owner)
 
     response = client.post(url("conversion_test", tenants.advertiser, pk=event.pk))
 
     assert response.status_code == 302
+    conversion = Conversion.objects.get()
+    assert conversion.conversion_event == event
+    assert (conversion.test, conversion.source, conversion.attribution) == (True, "test", "none")
+    assert conversion.event_id.startswith("test-")
+    assert conversion.campaign is None
+    assert not Conversion.objects.counted().exists()
     entry = AuditLog.objects.get(action="test_event")
     assert entry.object_id == str(event.pk)
     assert entry.actor_user == tenants.owner
-    assert entry.after["event_id"].startswith("test-")
+    assert entry.after["event_id"] == conversion.event_id
+    assert entry.after["conversion_id"] == conversion.pk
     assert entry.after["currency"] == "USD"
     html = client.get(url("conversion_edit", tenants.advertiser, pk=event.pk)).content.decode()
-    assert entry.after["event_id"] in html
-    assert "No test events yet" not in html
+    assert conversion.event_id in html
+    assert "Not counted (test)" in html
+    assert "No conversions yet" not in html
 
 
-def test_send_test_event_with_htmx_returns_the_list(tenants, event):
+def test_a_test_event_counts_the_default_value(tenants):
+    event = ConversionEventFactory(advertiser=tenants.advertiser, default_value_micros=12_500_000)
+
+    client_for(tenants.owner).post(url("conversion_test", tenants.advertiser, pk=event.pk))
+
+    assert Conversion.objects.get().value_micros == 12_500_000
+    html = (
+        client_for(tenants.owner)
+        .get(url("conversion_edit", tenants.advertiser, pk=event.pk))
+        .content.decode()
+    )
+    assert "$12.50" in html
+
+
+def test_send_test_event_with_htmx_returns_the_panel(tenants, event):
     response = client_for(tenants.owner).post(url("conversion_test", tenants.advertiser, pk=event.pk), **HTMX)
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.lstrip().startswith('<section class="card panel" id="test-events"')
-    assert "Test event recorded." in html
-    assert AuditLog.objects.get(action="test_event").after["event_id"] in html
+    assert html.lstrip().startswith('<section class="card panel" id="recent-conversions"')
+    assert "Test event sent" in html
+    assert Conversion.objects.get().event_id in html
+
+
+def test_a_test_event_of_an_event_turned_off_is_refused_and_says_why(tenants):
+    event = ConversionEventFactory(advertiser=tenants.advertiser, is_active=False)
+
+    response = client_for(tenants.owner).post(url("conversion_test", tenants.advertiser, pk=event.pk), **HTMX)
+
+    assert response.status_code == 200
+    assert "The test event was refused: This conversion event is turned off" in response.content.decode()
+    assert not Conversion.objects.exists()
+    assert not AuditLog.objects.filter(action="test_event").exists()
+
+
+def test_the_panel_refreshes_itself_and_shows_a_postback_that_arrived(tenants, event):
+    campaign = CreativeFactory(ad_group__campaign__advertiser=tenants.advertiser).ad_group.campaign
+    client = client_for(tenants.owner)
+    page = client.get(url("conversion_edit", tenants.advertiser, pk=event.pk)).content.decode()
+    assert 'hx-trigger="every 5s"' in page
+    assert "No conversions yet" in page
+
+    receive(
+        event=event,
+        event_id="order-1001",
+        occurred_at=None,
+        value="59.90",
+        currency="USD",
+        click_id=None,
+        user_key=None,
+        source="postback",
+    )
+    response = client.get(
+        url("conversion_edit", tenants.advertiser, pk=event.pk), HTTP_HX_TARGET="recent-conversions", **HTMX
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section class="card panel" id="recent-conversions"')
+    assert "order-1001" in html
+    assert "$59.90" in html
+    assert "Postback" in html
+    assert "Not attributed" in html
+    assert campaign.name not in html
+
+
+def test_an_attributed_conversion_shows_its_campaign(tenants, event):
+    creative = CreativeFactory(ad_group__campaign__advertiser=tenants.advertiser)
+    Conversion.objects.create(
+        advertiser=tenants.advertiser,
+        conversion_event=event,
+        event_id="order-7",
+        occurred_at=event.created_at,
+        currency="USD",
+        source="postback",
+        attribution="click",
+        attributed_event_id="0190c6a2-7c3e-7000-8000-000000000001",
+        campaign=creative.ad_group.campaign,
+        ad_group_id=creative.ad_group_id,
+        creative_id=creative.pk,
+        touch_at=event.created_at,
+    )
+
+    html = (
+        client_for(tenants.analyst)
+        .get(url("conversion_edit", tenants.advertiser, pk=event.pk))
+        .content.decode()
+    )
+
+    assert "order-7" in html
+    assert creative.ad_group.campaign.name in html
+
+
+def test_recent_conversions_are_this_events_only_and_at_most_20(
+    tenants, event, django_assert_max_num_queries
+):
+    other = ConversionEventFactory(advertiser=tenants.advertiser, name="Sign-up")
+    theirs = ConversionEventFactory(advertiser=tenants.other_advertiser)
+    for n in range(25):
+        for each in (event, other, theirs):
+            receive(
+                event=each,
+                event_id=f"{each.pk}-order-{n}",
+                occurred_at=None,
+                value=None,
+                currency=None,
+                click_id=None,
+                user_key=None,
+                source="postback",
+            )
+    client = client_for(tenants.owner)
+
+    with django_assert_max_num_queries(12):
+        html = client.get(url("conversion_edit", tenants.advertiser, pk=event.pk)).content.decode()
+
+    assert html.count(f"{event.pk}-order-") == 20
+    assert f"{event.pk}-order-24" in html
+    assert f"{event.pk}-order-4<" not in html
+    assert f"{other.pk}-order-" not in html
+    assert f"{theirs.pk}-order-" not in html
 
 
 def test_manager_can_send_a_test_event(tenants, manager, event):
@@ -303,6 +428,17 @@ def test_analyst_cannot_send_a_test_event(tenants, event):
 
     assert response.status_code == 403
     assert not AuditLog.objects.exists()
+    assert not Conversion.objects.exists()
+
+
+def test_analyst_sees_recent_conversions_without_the_button(tenants, event):
+    client_for(tenants.owner).post(url("conversion_test", tenants.advertiser, pk=event.pk))
+    client = client_for(tenants.analyst)
+
+    for extra in ({}, {"HTTP_HX_TARGET": "recent-conversions", **HTMX}):
+        html = client.get(url("conversion_edit", tenants.advertiser, pk=event.pk), **extra).content.decode()
+        assert Conversion.objects.get().event_id in html
+        assert "Send test event" not in html
 
 
 def test_test_event_is_post_only(tenants, event):

@@ -12,13 +12,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignDay, LedgerEntry
+from campaigns.models.budget import spend_by_campaign
 from delivery import budget, ingest
 from delivery.events import EventKind, new_event_id
+from tests.delivery import race_worker
 from tests.factories import CampaignFactory
 
 UNIT = 1_000_000  # 1.00 of the account currency
@@ -175,7 +177,7 @@ def test_overspend_becomes_a_credit_once(campaign) -> None:
         ("credit", "over_daily_budget", 50 * UNIT, day)
     ]
     assert budget.credit_overspend(at=NOON_NY) == []  # once
-    spend = budget.spend_by_campaign([campaign.pk])[campaign.pk]
+    spend = spend_by_campaign([campaign.pk])[campaign.pk]
     assert (spend.charged_micros, spend.credited_micros, spend.net_micros) == (
         150 * UNIT,
         50 * UNIT,
@@ -200,35 +202,31 @@ def test_a_day_costs_at_most_its_highest_budget_not_the_lowered_one(
 # Races: real processes charging at once
 
 
-def _charge_many(campaign_id: int, amounts: list[int], results: Any, start: Any) -> None:
-    start.wait()
-    accepted = []
-    for amount in amounts:
-        outcome = charge_once(campaign_id, amount)
-        if outcome.charged and not outcome.duplicate:
-            accepted.append(amount)
-    results.put(accepted)
-
-
-def _race(campaign_id: int, per_process: list[list[int]]) -> list[int]:
-    budget.campaign_budget(campaign_id)  # cached before the fork: the children only talk to Redis
-    budget.load_budget(campaign_id, at=NOON_NY)
-    connection.close()
-    context = multiprocessing.get_context("fork")
-    results = context.Queue()
-    start = context.Event()
-    processes = [
-        context.Process(target=_charge_many, args=(campaign_id, amounts, results, start))
-        for amounts in per_process
-    ]
+def _processes(target: Any, args_per_process: list[tuple[Any, ...]]) -> tuple[list[Any], Any, Any]:
+    context = multiprocessing.get_context("spawn")
+    results, start = context.Queue(), context.Event()
+    processes = [context.Process(target=target, args=(*args, results, start)) for args in args_per_process]
     for process in processes:
         process.start()
-    start.set()
-    accepted = [amount for _ in processes for amount in results.get(timeout=120)]
+    return processes, results, start
+
+
+def _collect(processes: list[Any], results: Any) -> list[Any]:
+    collected = [results.get(timeout=120) for _ in processes]
     for process in processes:
         process.join(timeout=60)
         assert process.exitcode == 0
-    return accepted
+    return collected
+
+
+def _race(campaign_id: int, per_process: list[list[int]]) -> list[int]:
+    info = budget.campaign_budget(campaign_id)
+    budget.load_budget(campaign_id, at=NOON_NY)
+    processes, results, start = _processes(
+        race_worker.charge_many, [(info, amounts, NOON_NY) for amounts in per_process]
+    )
+    start.set()
+    return [amount for accepted in _collect(processes, results) for amount in accepted]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -255,32 +253,13 @@ def test_race_with_random_prices_never_spends_over_the_budget(redis_client) -> N
     assert ledger_total(campaign.pk) == sum(accepted)
 
 
-def _charge_until(campaign_id: int, seconds: float, results: Any, start: Any) -> None:
-    start.wait()
-    log = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        outcome = charge_once(campaign_id, UNIT // 10)
-        if outcome.charged and not outcome.duplicate:
-            log.append(time.time())
-    results.put(log)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_lowering_the_budget_in_the_race_no_charge_is_accepted_after_it_commits(redis_client) -> None:
     budget.forget_redis_state()
     campaign = CampaignFactory(budget_micros=100 * UNIT, status=Campaign.Status.ACTIVE)
-    budget.campaign_budget(campaign.pk)
+    info = budget.campaign_budget(campaign.pk)
     budget.load_budget(campaign.pk, at=NOON_NY)
-    connection.close()
-    context = multiprocessing.get_context("fork")
-    results = context.Queue()
-    start = context.Event()
-    processes = [
-        context.Process(target=_charge_until, args=(campaign.pk, 3.0, results, start)) for _ in range(8)
-    ]
-    for process in processes:
-        process.start()
+    processes, results, start = _processes(race_worker.charge_for, [(info, UNIT // 10, NOON_NY, 4.0)] * 8)
     start.set()
     day = budget.day_key(campaign.pk, date(2026, 11, 20))
     while int(redis_client.get(day) or 0) < 5 * UNIT:
@@ -289,10 +268,8 @@ def test_lowering_the_budget_in_the_race_no_charge_is_accepted_after_it_commits(
         campaign.budget_micros = 2 * UNIT  # below what is already spent
         campaign.save()
     spent_at_commit = int(redis_client.get(day))
-    accepted = [t for _ in processes for t in results.get(timeout=60)]
-    for process in processes:
-        process.join(timeout=30)
-    assert len(accepted) >= 50
+    accepted = sum(_collect(processes, results))
+    assert accepted >= 50
     # The counter did not move after the commit, while 8 processes kept charging for seconds.
     assert int(redis_client.get(day)) == spent_at_commit
 

@@ -94,25 +94,27 @@ def test_without_redis_the_pixel_is_still_served(monkeypatch):
 # The click ---------------------------------------------------------------------------------------
 
 
-def test_a_click_redirects_to_the_stored_landing_url_only(redis_client):
+def test_a_click_redirects_to_the_stored_landing_url_only_with_its_click_id(redis_client):
     win = make_win()
     urls = tracking_urls(win, BASE)
     get(urls.impression_url)
     evil = quote("https://evil.example/", safe="")
-    response = get(f"{urls.click_url}?url={evil}&next={evil}&redirect={evil}&landing_url={evil}")
+    response = get(f"{urls.click_url}?url={evil}&next={evil}&redirect={evil}&landing_url={evil}&awclid=x")
     assert response.status_code == 302
-    assert response["Location"] == LANDING
+    # The landing URL's own query kept, and the click's event id for conversions to send back.
+    assert response["Location"] == f"{LANDING}&awclid={win.event_id}"
     assert response["Cache-Control"] == "no-store"
     [event] = stream(redis_client, "click")
     assert (event["ivt_reason"], event["had_impression"]) == ("", True)
 
 
 def test_an_uncounted_click_still_lands(redis_client):
-    urls = tracking_urls(make_win(), BASE)
+    win = make_win()
+    urls = tracking_urls(win, BASE)
     first = get(urls.click_url)  # no impression before it
     again = get(urls.click_url, user_agent="python-requests/2.31.0")
     assert [r.status_code for r in (first, again)] == [302, 302]
-    assert {r["Location"] for r in (first, again)} == {LANDING}
+    assert {r["Location"] for r in (first, again)} == {f"{LANDING}&awclid={win.event_id}"}
     assert [e["ivt_reason"] for e in stream(redis_client, "click")] == ["click_without_impression"]
 
 
@@ -136,8 +138,9 @@ def test_without_redis_the_click_still_lands(monkeypatch):
         raise redis.ConnectionError("down")
 
     monkeypatch.setattr(tracking_views, "record_click", down)
-    response = get(tracking_urls(make_win(), BASE).click_url)
-    assert (response.status_code, response["Location"]) == (302, LANDING)
+    win = make_win()
+    response = get(tracking_urls(win, BASE).click_url)
+    assert (response.status_code, response["Location"]) == (302, f"{LANDING}&awclid={win.event_id}")
 
 
 def test_the_client_ip_behind_trusted_proxies(settings, redis_client):

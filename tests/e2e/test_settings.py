@@ -1,20 +1,21 @@
 """In a real browser: an account admin sets up a conversion event (copies its postback URL, sends a
-test event), adds a member and changes their role, creates an API key (its token shown once), and
-reads all of it in the change history."""
+test event, sees a postback from their server arrive), adds a member and changes their role, creates
+an API key (its token shown once), and reads all of it in the change history."""
 
 from __future__ import annotations
 
 import re
+import urllib.request
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from accounts.models import ApiKey, Membership, Role
-from campaigns.forms.conversion import event_key
-from campaigns.models import ConversionEvent
+from campaigns.models import Conversion, ConversionEvent
 from tests.factories import PASSWORD, UserFactory
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("redis_client")]
 
 
 def log_in(page: Page, live_server, email: str) -> None:
@@ -58,8 +59,8 @@ def test_admin_sets_up_conversions_members_keys_and_reads_the_history(
     expect(page.get_by_text("Conversion event “Checkout completed” created.")).to_be_visible()
     event = ConversionEvent.objects.get(advertiser=acme)
     postback = (
-        f"{live_server.url}/t/v1/conversions?event={event_key(event)}"
-        "&click_id={click_id}&event_id={event_id}&value={value}"
+        f"{live_server.url}/t/conversions?token={event.token}"
+        "&event_id={event_id}&click_id={click_id}&value={value}"
     )
     expect(page.get_by_label("Server-to-server postback (GET or POST)")).to_have_value(postback)
     page.get_by_role("button", name="Copy URL").click()
@@ -67,16 +68,29 @@ def test_admin_sets_up_conversions_members_keys_and_reads_the_history(
     assert page.evaluate("navigator.clipboard.readText()") == postback
     page.get_by_role("button", name="Copy snippet").click()
     assert page.evaluate("navigator.clipboard.readText()").startswith(
-        f'<img src="{live_server.url}/t/v1/pixel.gif?event='
+        f'<img src="{live_server.url}/t/px/{event.token}?event_id='
     )
 
     # Send a test event: it is listed with its time, without a page load.
-    expect(page.get_by_text("No test events yet.")).to_be_visible()
+    expect(page.get_by_text("No conversions yet.")).to_be_visible()
     page.get_by_role("button", name="Send test event").click()
-    tests = page.locator("#test-events")
-    expect(tests.get_by_text("Test event recorded.")).to_be_visible()
-    expect(tests.locator(".test-list li")).to_have_count(1)
-    expect(tests.locator(".test-list li")).to_contain_text("owner@acme.test")
+    recent = page.locator("#recent-conversions")
+    expect(recent.get_by_text("Test event sent")).to_be_visible()
+    rows = recent.locator("tbody tr")
+    expect(rows).to_have_count(1)
+    test = Conversion.objects.get()
+    expect(rows.first).to_contain_text(test.event_id)
+    expect(rows.first).to_contain_text("$12.50")
+    expect(rows.first).to_contain_text("Not counted (test)")
+
+    # The advertiser's server sends a real postback: it appears by itself within the refresh.
+    query = urlencode({"token": event.token, "event_id": "order-1001", "value": "59.90"})
+    with urllib.request.urlopen(f"{live_server.url}/t/conversions?{query}", timeout=10) as sent:  # noqa: S310
+        assert sent.status == 201
+    expect(rows).to_have_count(2, timeout=12_000)
+    expect(rows.first).to_contain_text("order-1001")
+    expect(rows.first).to_contain_text("$59.90")
+    expect(rows.first).to_contain_text("Not attributed")
     screenshot("3-conversion-event")
 
     # Settings: add a member by email, then change their role in place.
