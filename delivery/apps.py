@@ -27,7 +27,14 @@ class DeliveryConfig(AppConfig):
         # request (a lower one even before the save commits: delivery.budget.sync_budget).
         from delivery.budget import sync_budget
 
-        def budget_changed(instance: Campaign, **kwargs: object) -> None:
+        budget_fields = {"budget_micros", "budget_type", "ends_at"}
+
+        def budget_changed(
+            instance: Campaign, created: bool, update_fields: object = None, **kw: object
+        ) -> None:
+            # A new campaign has spent nothing; a save of other fields changes no cap.
+            if created or (isinstance(update_fields, frozenset) and not update_fields & budget_fields):
+                return
             sync_budget(instance)
 
         post_save.connect(budget_changed, sender=Campaign, dispatch_uid="budget-sync")

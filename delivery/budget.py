@@ -394,8 +394,10 @@ def sync_budget(campaign: Campaign) -> None:
     client = redis_client()
     campaign_id = campaign.pk
     previous_cap: int | None = None
+    loaded = False
     try:
-        if client.sismember(CAMPAIGNS_KEY, str(campaign_id)):
+        loaded = bool(client.sismember(CAMPAIGNS_KEY, str(campaign_id)))
+        if loaded:
             stored = client.hget(budget_key(campaign_id), "daily")
             previous_cap = int(stored) if stored else None
             info = _budget_of(campaign)
@@ -404,13 +406,15 @@ def sync_budget(campaign: Campaign) -> None:
         log.warning("budget of campaign %s not lowered in Redis before commit: %s", campaign_id, exc)
 
     def after_commit() -> None:
+        # A campaign Redis does not know has not been charged since Redis last lost its data: its
+        # first charge loads the saved budget, and there is no day's cap to keep yet.
         try:
             _info_cache.pop(campaign_id, None)
-            if client.sismember(CAMPAIGNS_KEY, str(campaign_id)):
+            if loaded or client.sismember(CAMPAIGNS_KEY, str(campaign_id)):
                 info = campaign_budget(campaign_id, fresh=True)
                 if info is not None:
                     _sync(client, info, timezone.now(), only_if_lower=False)
-            record_cap(campaign_id, previous_cap=previous_cap)
+                record_cap(campaign_id, previous_cap=previous_cap)
         except (redis.RedisError, OSError) as exc:
             log.warning("budget of campaign %s not written to Redis: %s", campaign_id, exc)
 

@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import redis
@@ -66,10 +67,12 @@ class BudgetGate:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._version: bytes | None = None
+        self._loaded = False
         self._loaded_at = 0.0
+        self._generation = 0
         self._stops: dict[int, int] = {}
         self._rates: dict[int, float] = {}
-        self._rows: tuple[int, bytes | None, np.ndarray, np.ndarray] | None = None
+        self._rows: tuple[int, int, np.ndarray, np.ndarray] | None = None
         self._opportunities: Counter[tuple[int, int]] = Counter()
         self._flushed_at = time.monotonic()
         self.rng = np.random.default_rng()
@@ -93,11 +96,11 @@ class BudgetGate:
             pipe.hgetall(key)
         version, *counts = pipe.execute()
         if (
-            version != self._version
-            or version is None
+            not self._loaded
+            or version != self._version
             or time.monotonic() - self._loaded_at > MAX_AGE_SECONDS
         ):
-            self._reload(client, version)
+            self._reload(client)
         stop_until, rate = self._row_arrays(snap)
         frequency = {
             key: {int(k): int(v) for k, v in fields.items()} for key, fields in zip(keys, counts, strict=True)
@@ -106,11 +109,10 @@ class BudgetGate:
 
     def reset(self) -> None:
         with self._lock:
-            self._version = None
-            self._loaded_at = 0.0
+            self._loaded = False
             self._rows = None
 
-    def _reload(self, client: redis.Redis, version: bytes | None) -> None:
+    def _reload(self, client: redis.Redis) -> None:
         pipe = client.pipeline(transaction=True)
         pipe.get(GATE_VERSION_KEY)
         pipe.hgetall(STOP_KEY)
@@ -120,17 +122,18 @@ class BudgetGate:
             self._stops = {int(k): (FOREVER if int(v) == 0 else int(v)) for k, v in stops.items()}
             self._rates = {int(k): min(1.0, max(0.0, float(v))) for k, v in rates.items()}
             self._version = version
+            self._loaded = True
             self._loaded_at = time.monotonic()
+            self._generation += 1
             self._rows = None
 
     def _row_arrays(self, snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
         cached = self._rows
-        if cached is not None and cached[0] == id(snap) and cached[1] == self._version:
+        if cached is not None and cached[0] == id(snap) and cached[1] == self._generation:
             return cached[2], cached[3]
-        campaigns = snap.campaign_ids.tolist()
-        stop_until = np.array([self._stops.get(c, -1) for c in campaigns], dtype=np.int64)
-        rate = np.array([self._rates.get(c, 1.0) for c in campaigns], dtype=np.float64)
-        self._rows = (id(snap), self._version, stop_until, rate)
+        stop_until = _per_row(snap.campaign_ids, self._stops, -1, np.int64)
+        rate = _per_row(snap.campaign_ids, self._rates, 1.0, np.float64)
+        self._rows = (id(snap), self._generation, stop_until, rate)
         return stop_until, rate
 
     def count(self, campaign_ids: np.ndarray, hour: int) -> None:
@@ -149,6 +152,20 @@ class BudgetGate:
             key = opportunities_key(campaign_id)
             pipe.hincrby(key, str(hour), n)
             pipe.expire(key, OPPORTUNITIES_TTL_SECONDS)
+
+
+def _per_row(campaign_ids: np.ndarray, values: dict[int, Any], default: Any, dtype: Any) -> np.ndarray:
+    """`values` (by campaign id) laid out over the snapshot's rows, `default` where absent."""
+    out = np.full(len(campaign_ids), default, dtype=dtype)
+    if values and len(campaign_ids):
+        ids = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
+        vals = np.fromiter(values.values(), dtype=dtype, count=len(values))
+        order = np.argsort(ids)
+        ids, vals = ids[order], vals[order]
+        pos = np.minimum(np.searchsorted(ids, campaign_ids), len(ids) - 1)
+        found = ids[pos] == campaign_ids
+        out[found] = vals[pos[found]]
+    return out
 
 
 class GateView:
