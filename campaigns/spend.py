@@ -1,22 +1,20 @@
 """A campaign's money as the Ads Manager and the API show it: spent today and in all, credited,
 the budget left, and today's pacing.
 
-The sums come from `spend_by_campaign` (the ledger) and pacing from the campaign's budget day, read
-for a whole page at once: one grouped query for the totals, and one for "today" per distinct local
-date among the page's advertisers (at most three at any instant, time zones spanning 26 hours).
+The sums come from the ledger (campaigns.models.budget.spend_in_all_and_today: one grouped query for
+a whole page, "today" being each advertiser's own) and pacing from the campaign's budget day.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignDay
-from campaigns.models.budget import Spend, spend_by_campaign
+from campaigns.models.budget import Spend, spend_in_all_and_today
 
 NOTHING = Spend(0, 0)
 
@@ -55,14 +53,9 @@ def campaign_money(campaigns: Iterable[Campaign], *, at: datetime | None = None)
     campaigns = list(campaigns)
     if not campaigns:
         return {}
-    total = spend_by_campaign([c.pk for c in campaigns])
-    by_today: dict[date, list[int]] = defaultdict(list)
-    for campaign in campaigns:
-        by_today[campaign.local_day(at)].append(campaign.pk)
-    today: dict[int, Spend] = {}
-    for day, ids in by_today.items():
-        today |= spend_by_campaign(ids, since=day, until=day)
-    return {
-        c.pk: CampaignMoney(c, today.get(c.pk, NOTHING), total.get(c.pk, NOTHING), c.budget_day(at))
-        for c in campaigns
-    }
+    sums = spend_in_all_and_today({c.pk: c.local_day(at) for c in campaigns})
+    money = {}
+    for c in campaigns:
+        in_all, today = sums.get(c.pk, (NOTHING, NOTHING))
+        money[c.pk] = CampaignMoney(c, today, in_all, c.budget_day(at))
+    return money

@@ -15,7 +15,7 @@ the pacing controller's state (delivery.pacing): its plan, what was spent, and t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -148,3 +148,29 @@ def spend_by_campaign(
         credited=Sum("amount_micros", filter=Q(kind=LedgerEntry.Kind.CREDIT)),
     )
     return {row["campaign_id"]: Spend(int(row["charged"] or 0), int(row["credited"] or 0)) for row in rows}
+
+
+def spend_in_all_and_today(days: Mapping[int, date]) -> dict[int, tuple[Spend, Spend]]:
+    """Each campaign's charges and credits in all and on its `days[campaign id]` (the advertiser's
+    today), in one grouped query: what a page of campaigns shows."""
+    today = Q()
+    for day in set(days.values()):
+        today |= Q(day=day, campaign_id__in=[cid for cid, d in days.items() if d == day])
+    charge, credit = Q(kind=LedgerEntry.Kind.CHARGE), Q(kind=LedgerEntry.Kind.CREDIT)
+    rows = (
+        LedgerEntry.objects.filter(campaign_id__in=list(days))
+        .values("campaign_id")
+        .annotate(
+            charged=Sum("amount_micros", filter=charge),
+            credited=Sum("amount_micros", filter=credit),
+            charged_today=Sum("amount_micros", filter=charge & today),
+            credited_today=Sum("amount_micros", filter=credit & today),
+        )
+    )
+    return {
+        row["campaign_id"]: (
+            Spend(int(row["charged"] or 0), int(row["credited"] or 0)),
+            Spend(int(row["charged_today"] or 0), int(row["credited_today"] or 0)),
+        )
+        for row in rows
+    }
