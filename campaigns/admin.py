@@ -478,8 +478,24 @@ class ConversionEventAdmin(AuditedModelAdmin):
         return money(obj.default_value_micros, obj.advertiser if obj.advertiser_id else None)
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only the serving path writes (conversions, the ledger, budget days): staff look, nobody
+    adds, changes or deletes."""
+
+    show_full_result_count = False  # a count of the whole table on every page is not worth it
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Conversion)
-class ConversionAdmin(admin.ModelAdmin):
+class ConversionAdmin(ReadOnlyAdmin):
     """Read only: conversions are facts the advertiser reported; the intake alone writes them."""
 
     list_display = (
@@ -498,16 +514,6 @@ class ConversionAdmin(admin.ModelAdmin):
     list_select_related = ("conversion_event", "advertiser", "campaign")
     search_fields = ("=event_id",)
     date_hierarchy = "received_at"
-    show_full_result_count = False  # a count of the whole table on every page is not worth it
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="value", ordering="value_micros")
     def value(self, obj: Conversion) -> str:
@@ -516,21 +522,6 @@ class ConversionAdmin(admin.ModelAdmin):
 
 # ---------------------------------------------------------------------------------------------------
 # Money: the ledger and the budget days, for support (read only: they are written by serving alone)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows only the serving path writes: staff look, nobody adds, changes or deletes."""
-
-    show_full_result_count = False  # a count of the whole table on every page is not worth it
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(LedgerEntry)
