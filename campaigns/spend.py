@@ -1,7 +1,7 @@
 """A campaign's money as the Ads Manager and the API show it: spent today and in all, credited,
 the budget left, and today's pacing.
 
-The sums come from the ledger (campaigns.models.budget.spend_in_all_and_today: one grouped query for
+The sums come from the ledger (campaigns.models.budget.spend_and_today: one grouped query for
 a whole page, "today" being each advertiser's own) and pacing from the campaign's budget day.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignDay
-from campaigns.models.budget import Spend, spend_in_all_and_today
+from campaigns.models.budget import Spend, spend_and_today
 
 NOTHING = Spend(0, 0)
 
@@ -53,7 +53,7 @@ def campaign_money(campaigns: Iterable[Campaign], *, at: datetime | None = None)
     campaigns = list(campaigns)
     if not campaigns:
         return {}
-    sums = spend_in_all_and_today({c.pk: c.local_day(at) for c in campaigns})
+    sums = spend_and_today({c.pk: c.local_day(at) for c in campaigns})
     money = {}
     for c in campaigns:
         in_all, today = sums.get(c.pk, (NOTHING, NOTHING))

@@ -15,7 +15,7 @@ the pacing controller's state (delivery.pacing): its plan, what was spent, and t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -132,37 +132,29 @@ class Spend:
         return self.charged_micros - self.credited_micros
 
 
-def spend_by_campaign(
-    campaign_ids: Iterable[int], *, since: date | None = None, until: date | None = None
-) -> dict[int, Spend]:
-    """Charges and credits per campaign over advertiser days [since, until] (both optional).
+def spend_and_today(
+    days: Mapping[int, date], *, since: date | None = None, until: date | None = None
+) -> dict[int, tuple[Spend, Spend]]:
+    """Each campaign's charges and credits over advertiser days [since, until] (both optional: in
+    all) and on its `days[campaign id]` (the advertiser's today), in one grouped query.
 
-    The one place spend is summed: the Ads Manager, the API and reports read it from here."""
-    entries = LedgerEntry.objects.filter(campaign_id__in=list(campaign_ids))
-    if since is not None:
-        entries = entries.filter(day__gte=since)
-    if until is not None:
-        entries = entries.filter(day__lte=until)
-    rows = entries.values("campaign_id").annotate(
-        charged=Sum("amount_micros", filter=Q(kind=LedgerEntry.Kind.CHARGE)),
-        credited=Sum("amount_micros", filter=Q(kind=LedgerEntry.Kind.CREDIT)),
-    )
-    return {row["campaign_id"]: Spend(int(row["charged"] or 0), int(row["credited"] or 0)) for row in rows}
-
-
-def spend_in_all_and_today(days: Mapping[int, date]) -> dict[int, tuple[Spend, Spend]]:
-    """Each campaign's charges and credits in all and on its `days[campaign id]` (the advertiser's
-    today), in one grouped query: what a page of campaigns shows."""
+    The one place spend is summed: the Ads Manager, the API and reconciliation's checks read it."""
     today = Q()
     for day in set(days.values()):
         today |= Q(day=day, campaign_id__in=[cid for cid, d in days.items() if d == day])
+    in_range = Q()
+    if since is not None:
+        in_range &= Q(day__gte=since)
+    if until is not None:
+        in_range &= Q(day__lte=until)
     charge, credit = Q(kind=LedgerEntry.Kind.CHARGE), Q(kind=LedgerEntry.Kind.CREDIT)
     rows = (
-        LedgerEntry.objects.filter(campaign_id__in=list(days))
+        # Q() | today would be `today` alone: without bounds, every row of the campaigns counts.
+        LedgerEntry.objects.filter(Q(campaign_id__in=list(days)) & ((in_range | today) if in_range else Q()))
         .values("campaign_id")
         .annotate(
-            charged=Sum("amount_micros", filter=charge),
-            credited=Sum("amount_micros", filter=credit),
+            charged=Sum("amount_micros", filter=charge & in_range),
+            credited=Sum("amount_micros", filter=credit & in_range),
             charged_today=Sum("amount_micros", filter=charge & today),
             credited_today=Sum("amount_micros", filter=credit & today),
         )

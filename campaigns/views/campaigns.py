@@ -49,7 +49,7 @@ from campaigns.models import (
     RejectionReason,
     conversions_by_campaign,
 )
-from campaigns.models.budget import spend_by_campaign
+from campaigns.models.budget import Spend, spend_and_today
 from campaigns.models.campaign import recent_days_prefetch
 from campaigns.views import status
 from campaigns.views.budget_panel import budget_panel
@@ -116,6 +116,7 @@ class Metrics:
 
 
 NO_DELIVERY = Metrics()
+NO_SPEND = Spend(0, 0)
 
 
 def get_campaign_metrics(
@@ -130,20 +131,17 @@ def get_campaign_metrics(
     if not campaign_ids:
         return {}
     today = advertiser.local_today()
-    in_range = spend_by_campaign(campaign_ids, since=range_.start, until=range_.end)
-    if range_.start == range_.end == today:
-        on_today = in_range
-    else:
-        on_today = spend_by_campaign(campaign_ids, since=today, until=today)
+    spend = spend_and_today(dict.fromkeys(campaign_ids, today), since=range_.start, until=range_.end)
     conversions = conversions_by_campaign(
         campaign_ids, day_start(range_.start, advertiser), day_end(range_.end, advertiser)
     )
     metrics = {}
     for pk in campaign_ids:
-        spend_today, spend, converted = on_today.get(pk), in_range.get(pk), conversions.get(pk)
+        in_range, on_today = spend.get(pk, (NO_SPEND, NO_SPEND))
+        converted = conversions.get(pk)
         metrics[pk] = Metrics(
-            spend_today_micros=spend_today.net_micros if spend_today else 0,
-            spend_micros=spend.net_micros if spend else 0,
+            spend_today_micros=on_today.net_micros,
+            spend_micros=in_range.net_micros,
             conversions=converted.conversions if converted else 0,
         )
     return metrics

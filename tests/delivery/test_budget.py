@@ -17,7 +17,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignDay, LedgerEntry
-from campaigns.models.budget import spend_by_campaign
+from campaigns.models.budget import spend_and_today
 from delivery import budget, ingest
 from delivery.events import EventKind, new_event_id
 from tests.delivery import race_worker
@@ -177,7 +177,7 @@ def test_overspend_becomes_a_credit_once(campaign) -> None:
         ("credit", "over_daily_budget", 50 * UNIT, day)
     ]
     assert budget.credit_overspend(at=NOON_NY) == []  # once
-    spend = spend_by_campaign([campaign.pk])[campaign.pk]
+    spend = spend_and_today({campaign.pk: date(2026, 11, 20)})[campaign.pk][0]
     assert (spend.charged_micros, spend.credited_micros, spend.net_micros) == (
         150 * UNIT,
         50 * UNIT,
