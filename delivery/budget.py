@@ -55,6 +55,7 @@ from django.utils import timezone
 from redis.client import Pipeline
 
 from campaigns.models import Campaign, CampaignDay, LedgerEntry
+from campaigns.models.budget import spend_and_today
 from delivery.events import STREAM, STREAM_MAX_LENGTH, EventKind, add_events
 from delivery.hot import redis_client
 
@@ -493,12 +494,18 @@ def record_cap(campaign_id: int, at: datetime | None = None, *, previous_cap: in
 # The ledger's view
 
 
+def ledger_spends(days: Mapping[int, date]) -> dict[int, tuple[int, int]]:
+    """Gross charges of each campaign on its advertiser's `days[campaign id]`, and ever (what Redis
+    counts), in one query."""
+    sums = spend_and_today(days)
+    return {
+        cid: (sums[cid][1].charged_micros, sums[cid][0].charged_micros) if cid in sums else (0, 0)
+        for cid in days
+    }
+
+
 def ledger_spend(campaign_id: int, day: date) -> tuple[int, int]:
-    """Gross charges of the campaign on its advertiser's `day`, and ever (what Redis counts)."""
-    sums = LedgerEntry.objects.filter(campaign_id=campaign_id, kind=LedgerEntry.Kind.CHARGE).aggregate(
-        day=Sum("amount_micros", filter=Q(day=day)), total=Sum("amount_micros")
-    )
-    return int(sums["day"] or 0), int(sums["total"] or 0)
+    return ledger_spends({campaign_id: day})[campaign_id]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -540,10 +547,11 @@ def reconcile(*, at: datetime | None = None, wait_seconds: float = 20.0) -> Reco
         log.warning("budget reconciliation skipped: ingestion is behind the stream")
         return result
     if ids:
+        spends = ledger_spends(days)
         pipe = client.pipeline(transaction=False)
         for position, cid in enumerate(ids):
             in_redis = (int(values[2 * position]), int(values[2 * position + 1]))
-            in_ledger = ledger_spend(cid, days[cid])
+            in_ledger = spends[cid]
             for key, ledger, redis_value in (
                 (day_key(cid, days[cid]), in_ledger[0], in_redis[0]),
                 (total_key(cid), in_ledger[1], in_redis[1]),

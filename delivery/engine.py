@@ -4,9 +4,9 @@ Every path goes through `decide` (or `decide_batch`): the decision API, the Open
 Celery delivery loop. Per request it is a few dozen numpy operations over the index snapshot, one
 scorer call per slot, one auction per slot, and one Redis round trip to record the wins.
 
-The seams for the next issues:
-- `Gate` (budget and pacing, frequency caps): says which candidate ad groups may bid now. The
-  default lets everyone through; the money issue installs its own with `set_gate`.
+Two seams:
+- `Gate`: says which candidate ad groups may bid now. The app installs delivery.gate.BudgetGate
+  (budget stops, frequency caps, the pacing throttle) with `set_gate`; `OpenGate` lets everyone by.
 - `Scorer` (delivery.scoring): the LightGBM models replace the priors with `set_scorer`.
 """
 

@@ -1,7 +1,8 @@
 """The serving path's Redis connection: one client per process, short timeouts.
 
 Everything the hot path keeps in Redis (the index version, tracking nonces, invalid-traffic counters,
-the event stream; budgets and frequency caps with the money issue) goes through `redis_client()`.
+the event stream, budgets and spend counters, pacing rates, frequency counters, attribution touches)
+goes through `redis_client()`.
 """
 
 from __future__ import annotations

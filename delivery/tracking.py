@@ -9,8 +9,9 @@ Each ad chosen by the auction (a `Win`) gets signed URLs, made at decision time:
   ${AUCTION_PRICE}` (loss also `&reason=${AUCTION_LOSS}`), the macros left for the exchange to fill.
 
 A token is `django.core.signing.dumps` (HMAC with SECRET_KEY, timestamped, compressed) of a compact
-list: the event id and the ids of the ad, the bid, the price, the currency, the billing event and the
-user key. Each kind of URL has its own salt, so that one kind's token is no good as another's. The
+list: the event id and the ids of the ad, the bid, the price, the currency, the billing event, the
+user key and what the billable event costs (the impression's price, or for a click its price over
+pCTR). Each kind of URL has its own salt, so that one kind's token is no good as another's. The
 event id, made once per decision, is the token's one-time nonce: the first fire of an impression,
 click or notice claims it in Redis (SET NX `adwright:seen:<kind>:<event_id>`, kept a little longer
 than the token is valid), and later fires are duplicates, never a new event.
@@ -24,7 +25,11 @@ What each fire of an impression or click becomes:
   invalid traffic: `expired` (fired after its time to live: impressions 1 hour after the decision,
   clicks 7 days, settings TRACKING_IMPRESSION_TTL_SECONDS / TRACKING_CLICK_TTL_SECONDS), a bot or
   non-browser agent, a rate limit (delivery.ivt.classify), or `click_without_impression`. Invalid
-  events are stored with their reason and never billed.
+  events are stored with their reason and never billed;
+- a valid impression of an ad group billed per impression, or a valid click of one billed per click,
+  is charged the amount its token carries (delivery.budget.charge: the event and its charge go on
+  the stream together, once); and a valid one is remembered for frequency caps and for attributing
+  conversions (delivery.gate.count_impression, delivery.conversions.remember_*).
 
 Time to live is measured on the wall clock (the signature's timestamp against now); the `at` a caller
 passes (the simulator's clock) is the event's time and the rate limits' minute, not the token's age.
