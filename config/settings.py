@@ -251,6 +251,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 50},
     },
+    # The pCTR and pCVR models retrained daily on the last ML_TRAINING_DAYS of events (delivery.ml).
+    "train-models": {
+        "task": "delivery.tasks.train_models",
+        "schedule": crontab(hour=3, minute=23),
+        "options": {"expires": 6 * 3600},
+    },
     # Tomorrow's event partitions made ahead of time; partitions past retention dropped.
     "maintain-partitions": {
         "task": "delivery.tasks.maintain_partitions",
@@ -258,6 +264,14 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 30 * 60},
     },
 }
+# Models (delivery.ml): the days of events each training reads; how long after an impression its
+# click label is final, and after a click its conversion label; the fewest positives worth a model.
+ML_TRAINING_DAYS = env_int("ML_TRAINING_DAYS", 7)
+ML_CLICK_LABEL_HOURS = env_int("ML_CLICK_LABEL_HOURS", 1)
+ML_CONVERSION_LABEL_HOURS = env_int("ML_CONVERSION_LABEL_HOURS", 24)
+ML_MIN_POSITIVES = env_int("ML_MIN_POSITIVES", 30)
+ML_MAX_ROUNDS = env_int("ML_MAX_ROUNDS", 600)
+ML_TRAINING_THREADS = env_int("ML_TRAINING_THREADS", 0)  # 0: LightGBM's default, every core
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "run" / "celerybeat-schedule")
 
 REST_FRAMEWORK = {

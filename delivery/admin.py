@@ -73,3 +73,6 @@ class PlacementAdmin(admin.ModelAdmin):
     @admin.display(description="sizes")
     def size_list(self, obj: Placement) -> str:
         return ", ".join(obj.sizes) or "—"
+
+
+from delivery import admin_models  # noqa: E402, F401 - registers the model registry's admin

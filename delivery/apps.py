@@ -43,3 +43,7 @@ class DeliveryConfig(AppConfig):
         from delivery.gate import BudgetGate
 
         engine.set_gate(BudgetGate())
+
+        from delivery.ml.serving import ModelScorer
+
+        engine.set_scorer(ModelScorer())

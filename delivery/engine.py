@@ -112,6 +112,10 @@ class GateView(Protocol):
         """Why each of `rows` (held back by `allow`) was held back: a FilterReason each."""
         ...
 
+    def exposures(self, request: AdRequest, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
+        """The person's impressions today of each of `rows`' campaigns (a model feature), int64."""
+        ...
+
     def flush(self, pipe: Pipeline) -> None:
         """Add whatever the gate wants written to the decisions' Redis round trip."""
         ...
@@ -130,6 +134,9 @@ class OpenGate:
 
     def allow(self, request: AdRequest, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
         return np.ones(len(rows), dtype=bool)
+
+    def exposures(self, request: AdRequest, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
+        return np.zeros(len(rows), dtype=np.int64)
 
     def reasons(self, request: AdRequest, snapshot: Snapshot, rows: np.ndarray) -> list[str]:
         return [FilterReason.PACING] * len(rows)
@@ -278,6 +285,16 @@ def decision_event(request: AdRequest, win: Win) -> dict[str, object]:
         "country": request.context.country,
         "device_type": request.context.device_type,
         "os": request.context.os,
+        "region": request.context.region,
+        "language": request.context.language,
+        "age": request.context.age
+        if request.context.age is not None and 0 <= request.context.age < 128
+        else None,
+        "gender": request.context.gender,
+        "interests": ",".join(sorted(request.context.interests)),
+        "keywords": ",".join(sorted(request.context.keywords)),
+        "publisher_id": _publisher(request, win),
+        "exposures": min(win.exposures, 1_000_000),
         "bid_cpm_micros": win.bid_cpm_micros,
         "price_cpm_micros": win.price_cpm_micros,
         "price_micros": win.price_micros,
@@ -287,6 +304,10 @@ def decision_event(request: AdRequest, win: Win) -> dict[str, object]:
         "pcvr": win.pcvr,
         "test": request.test,
     }
+
+
+def _publisher(request: AdRequest, win: Win) -> int | None:
+    return next((slot.publisher_id for slot in request.slots if slot.id == win.slot_id), None)
 
 
 def _decide(request: AdRequest, snap: Snapshot, gate: GateView) -> Decision:
@@ -427,7 +448,8 @@ def _fill_slot(
         if len(candidates) == 0:
             return []
 
-    pctr, pcvr = _state.scorer.score(request, slot, snap, candidates)
+    seen = gate.exposures(request, snap, cand_rows)
+    pctr, pcvr = _state.scorer.score(request, slot, snap, candidates, seen)
     ecpm = _ecpm(snap, cand_rows, pctr, pcvr)
     # The best creative of each ad group represents it in the auction.
     order = np.lexsort((snap.creative_ids[candidates], -ecpm, cand_rows))
@@ -470,6 +492,7 @@ def _fill_slot(
                 pctr=float(pctr[i]),
                 pcvr=float(pcvr[i]),
                 runner_up_cpm_micros=sale.runner_up_cpm_micros,
+                exposures=int(seen[i]),
             )
         )
     if explanation is not None:

@@ -255,6 +255,9 @@ def _reasons(column: Values) -> Values:
 _MS_TO_TIMESTAMP = "timestamptz 'epoch' + {} * interval '1 millisecond'"
 
 
+REQUIRED = object()
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str
@@ -263,18 +266,27 @@ class Column:
     types: frozenset[type]  # the exact types the batch path takes
     checks: Callable[[Values], Values] = _as_is  # the batch path's check of the whole column
     expression: str = "{}"  # how the table's value is made from the temporary table's
+    # What an event written before the field existed gets (events on the stream across a deploy);
+    # REQUIRED: such an event is refused.
+    missing: Any = REQUIRED
 
 
 def text(
-    name: str, check: Callable[[Any], Any] = _text, checks: Callable[[Values], Values] = _as_is
+    name: str,
+    check: Callable[[Any], Any] = _text,
+    checks: Callable[[Values], Values] = _as_is,
+    *,
+    missing: Any = REQUIRED,
 ) -> Column:
-    return Column(name, check, "text", frozenset({str}), checks)
+    return Column(name, check, "text", frozenset({str}), checks, missing=missing)
 
 
-def count(name: str, *, null: bool = False) -> Column:
+def count(name: str, *, null: bool = False, missing: Any = REQUIRED) -> Column:
     if null:
-        return Column(name, _optional_count, "int8", frozenset({int, _NoneType}), _optional_counts)
-    return Column(name, _count, "int8", frozenset({int}), _counts)
+        return Column(
+            name, _optional_count, "int8", frozenset({int, _NoneType}), _optional_counts, missing=missing
+        )
+    return Column(name, _count, "int8", frozenset({int}), _counts, missing=missing)
 
 
 def number(name: str) -> Column:
@@ -308,6 +320,7 @@ class Kind:
     insert_from_temp_sql: str = field(init=False)
     insert_row_sql: str = field(init=False)
     _getter: Callable[[dict[str, Any]], tuple[Any, ...]] = field(init=False)
+    defaults: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         names = ["event_id", "decided_at", *(c.name for c in self.columns)]
@@ -330,6 +343,7 @@ class Kind:
             "ON CONFLICT DO NOTHING",
             "insert_row_sql": f"INSERT INTO {self.table} ({listed}) VALUES ({values}) ON CONFLICT DO NOTHING",  # noqa: S608
             "_getter": operator.itemgetter("event_id", *(c.name for c in self.columns)),
+            "defaults": {c.name: c.missing for c in self.columns if c.missing is not REQUIRED},
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)
@@ -343,7 +357,13 @@ class Kind:
             return None
         try:
             events = list(map(orjson.loads, raws))
-            values = list(map(self._getter, events))
+            try:
+                values = list(map(self._getter, events))
+            except KeyError:
+                if not self.defaults:
+                    raise
+                # Events written before a field existed: the field's default, then the same checks.
+                values = [self._getter({**self.defaults, **event}) for event in events]
         except (orjson.JSONDecodeError, KeyError, TypeError):  # TypeError: an event not an object
             return None
         columns: list[Values] = list(zip(*values, strict=True))
@@ -374,7 +394,10 @@ class Kind:
         values: list[Any] = [event_id, ms]
         for column in self.columns:
             try:
-                values.append(column.check(data[column.name]))
+                value = (
+                    data[column.name] if column.missing is REQUIRED else data.get(column.name, column.missing)
+                )
+                values.append(column.check(value))
             except KeyError:
                 raise BadEvent(f"{column.name}: missing") from None
             except (TypeError, ValueError, OverflowError) as exc:
@@ -402,6 +425,15 @@ KINDS: dict[str, Kind] = {
                 text("country"),
                 text("device_type"),
                 text("os"),
+                # What the models learn from beside the fields above (delivery.ml.features).
+                text("region", missing=""),
+                text("language", missing=""),
+                count("age", null=True, missing=None),
+                text("gender", missing=""),
+                text("interests", missing=""),  # interest segments, sorted, comma-separated
+                text("keywords", missing=""),  # the page's keywords, sorted, comma-separated
+                count("publisher_id", null=True, missing=None),
+                count("exposures", missing=0),
                 count("bid_cpm_micros"),
                 count("price_cpm_micros"),
                 count("price_micros"),

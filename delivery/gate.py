@@ -14,6 +14,9 @@ request on, and the steady state costs one small GET.
   week, counted from the Unix epoch in UTC) is filtered out for it. Counts are kept per person and
   period in `adwright:freq:{u<user key>}:<period>:<n>` (a hash of campaign -> impressions, expiring
   with its period), incremented when an impression is counted (`count_impression`).
+- Exposures: every campaign's impressions per person and UTC day are counted the same way (the day's
+  key doubles as the cap's when a campaign caps per day), and read for every person of the batch in
+  the same round trip: the models' "recent frequency" feature (`GateView.exposures`).
 
 The gate also counts, per campaign and UTC hour, the requests each campaign was eligible for (its
 "opportunities"), the traffic its pacing plan is spread over. They are added up in memory and
@@ -45,6 +48,9 @@ FLUSH_SECONDS = 1.0
 # The stops and rates are read again at least this often: a Redis that lost its data starts its
 # version count again, and could land on the number this process last saw.
 MAX_AGE_SECONDS = 1.0
+
+
+DAY_MS = 86_400_000  # the exposures' period
 
 
 def frequency_key(user_key: str, period_ms: int, at_ms: int) -> str:
@@ -79,17 +85,17 @@ class BudgetGate:
 
     def open(self, requests: Sequence[AdRequest], snap: Snapshot) -> GateView:
         client = redis_client()
-        keys: list[str] = []
+        periods = {DAY_MS}
         if snap.frequency_cap.any():
-            periods = {int(p) for p in np.unique(snap.frequency_period_ms[snap.frequency_cap > 0])}
-            keys = sorted(
-                {
-                    frequency_key(r.user_key, period, int(r.at.timestamp() * 1000))
-                    for r in requests
-                    if r.user_key
-                    for period in periods
-                }
-            )
+            periods |= {int(p) for p in np.unique(snap.frequency_period_ms[snap.frequency_cap > 0])}
+        keys = sorted(
+            {
+                frequency_key(r.user_key, period, int(r.at.timestamp() * 1000))
+                for r in requests
+                if r.user_key
+                for period in periods
+            }
+        )
         pipe = client.pipeline(transaction=False)
         pipe.get(GATE_VERSION_KEY)
         for key in keys:
@@ -228,6 +234,15 @@ class GateView:
         key = frequency_key(request.user_key, int(snap.frequency_period_ms[row]), at_ms)
         return self.frequency.get(key, {}).get(int(snap.campaign_ids[row]), 0) >= snap.frequency_cap[row]
 
+    def exposures(self, request: AdRequest, snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
+        if not request.user_key:
+            return np.zeros(len(rows), dtype=np.int64)
+        seen = self.frequency.get(frequency_key(request.user_key, DAY_MS, int(request.at.timestamp() * 1000)))
+        if not seen:
+            return np.zeros(len(rows), dtype=np.int64)
+        campaigns = self.snap.campaign_ids[rows].tolist()
+        return np.array([seen.get(c, 0) for c in campaigns], dtype=np.int64)
+
     def flush(self, pipe: Pipeline) -> None:
         self.gate.flush(pipe)
 
@@ -235,11 +250,17 @@ class GateView:
 def count_impression(
     pipe: Pipeline, snap: Snapshot, *, ad_group_id: int, user_key: str, at: datetime
 ) -> None:
-    """Count an impression against its campaign's frequency cap (nothing for a campaign without)."""
+    """Count an impression in the person's exposures of the day, and against its campaign's frequency
+    cap when the cap's period is another."""
     row = snap.row_of_ad_group.get(ad_group_id)
-    if row is None or not user_key or snap.frequency_cap[row] <= 0:
+    if row is None or not user_key:
         return
-    period_ms = int(snap.frequency_period_ms[row])
-    key = frequency_key(user_key, period_ms, int(at.timestamp() * 1000))
-    pipe.hincrby(key, str(snap.campaign_ids[row]), 1)
-    pipe.pexpire(key, period_ms + 60_000)
+    at_ms = int(at.timestamp() * 1000)
+    periods = {DAY_MS}
+    if snap.frequency_cap[row] > 0:
+        periods.add(int(snap.frequency_period_ms[row]))
+    campaign = str(snap.campaign_ids[row])
+    for period_ms in sorted(periods):
+        key = frequency_key(user_key, period_ms, at_ms)
+        pipe.hincrby(key, campaign, 1)
+        pipe.pexpire(key, period_ms + 60_000)

@@ -100,6 +100,7 @@ class Win:
     pctr: float
     pcvr: float
     runner_up_cpm_micros: int | None  # eCPM of the best loser, None when the winner was alone
+    exposures: int = 0  # the person's impressions of this campaign earlier today (a model feature)
 
 
 @dataclass(slots=True)

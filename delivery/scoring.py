@@ -27,9 +27,15 @@ class Scorer(Protocol):
     name: str
 
     def score(
-        self, request: AdRequest, slot: Slot, snapshot: Snapshot, creative_rows: np.ndarray
+        self,
+        request: AdRequest,
+        slot: Slot,
+        snapshot: Snapshot,
+        creative_rows: np.ndarray,
+        exposures: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """pCTR and pCVR (float64 arrays, in (0, 1)) for the creatives at `creative_rows`."""
+        """pCTR and pCVR (float64 arrays, in (0, 1)) for the creatives at `creative_rows`; `exposures`
+        is the person's impressions today of each creative's campaign (the gate counts them)."""
         ...
 
 
@@ -47,7 +53,12 @@ class PriorScorer:
         )
 
     def score(
-        self, request: AdRequest, slot: Slot, snapshot: Snapshot, creative_rows: np.ndarray
+        self,
+        request: AdRequest,
+        slot: Slot,
+        snapshot: Snapshot,
+        creative_rows: np.ndarray,
+        exposures: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         formats = snapshot.creative_format[creative_rows]
         pctr = self.ctr_by_format[formats]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
@@ -9,6 +10,8 @@ from celery import shared_task
 
 from delivery import budget, ingest, pacing
 from delivery.models.events import maintain_partitions as _maintain_partitions
+
+log = logging.getLogger(__name__)
 
 # A drain stops taking new batches after this long (the beat sends one every few seconds anyway),
 # well inside its time limits, so that a long backlog is shared between workers' tasks.
@@ -39,6 +42,22 @@ def reconcile_budgets() -> int:
     """Every minute: Redis's spend counters made equal to the ledger, overspend credited. Returns how
     many counters were corrected."""
     return budget.reconcile(wait_seconds=20.0).adjusted
+
+
+@shared_task(name="delivery.tasks.train_models", soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
+def train_models(kinds: list[str] | None = None, trained_by: str = "beat") -> list[int]:
+    """Daily, and on demand (admin, `manage.py train_models`): a new version of each model kind,
+    active if it beats the active one. Returns the new versions' ids; a kind that cannot be trained
+    (an empty window, too few positives) is logged with the reason and skipped."""
+    from delivery.ml.train import KINDS, TrainingError, train  # LightGBM: loaded only where it trains
+
+    made = []
+    for kind in kinds or KINDS:
+        try:
+            made.append(train(kind, trained_by=trained_by).pk)
+        except TrainingError as exc:
+            log.warning("no new %s model: %s", kind, exc)
+    return made
 
 
 @shared_task(

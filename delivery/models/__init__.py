@@ -8,11 +8,13 @@ from delivery.models.events import (
     TruthEvent,
 )
 from delivery.models.inventory import Placement, PlacementQuerySet, Publisher
+from delivery.models.ml import ModelVersion
 
 __all__ = [
     "ClickEvent",
     "DecisionEvent",
     "ImpressionEvent",
+    "ModelVersion",
     "NoticeEvent",
     "Placement",
     "PlacementQuerySet",

@@ -23,7 +23,7 @@ from django.db import connection, models, transaction
 
 from accounts.models import Advertiser
 from campaigns.models import AdGroup, Campaign, Creative
-from delivery.models.inventory import Placement
+from delivery.models.inventory import Placement, Publisher
 
 
 def _reference(to: type[models.Model], *, null: bool = False) -> models.ForeignKey:
@@ -56,6 +56,17 @@ class DecisionEvent(models.Model):
     country = models.TextField()
     device_type = models.TextField()
     os = models.TextField()
+    # What the models learn from (delivery.ml.features), as the request gave it.
+    region = models.TextField(db_default="")
+    language = models.TextField(db_default="")
+    age = models.SmallIntegerField(null=True)
+    gender = models.TextField(db_default="")
+    interests = models.TextField(db_default="", help_text="Interest segments, sorted, comma-separated.")
+    keywords = models.TextField(db_default="", help_text="The page's keywords, sorted, comma-separated.")
+    publisher = _reference(Publisher, null=True)
+    exposures = models.IntegerField(
+        db_default=0, help_text="The person's impressions of this campaign earlier the same UTC day."
+    )
     bid_cpm_micros = models.BigIntegerField()  # USD micros CPM
     price_cpm_micros = models.BigIntegerField()  # USD micros CPM
     price_micros = models.BigIntegerField()  # one impression, in the advertiser's currency

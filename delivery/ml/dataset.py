@@ -1,0 +1,206 @@
+"""Training rows from the logged events, labelled once their labels are final.
+
+- pCTR: every valid impression (a decision whose impression was counted, not a test), labelled by
+  whether a valid click followed. An impression becomes a row once `ML_CLICK_LABEL_HOURS` have passed
+  since it: most clicks come within seconds, and a later one would count as a negative.
+- pCVR: every valid click, labelled by whether a counted conversion was attributed to it within
+  `ML_CONVERSION_LABEL_HOURS` of the click. Conversions come minutes to days after the click, so a
+  click becomes a row only once that window has closed; a conversion after it counts as a
+  negative (the fixed-window labelling of delayed feedback, Chapelle, KDD 2014). The window is at
+  most the campaign's click attribution window.
+
+The rows are read with a server-side cursor, a chunk at a time, straight into arrays (`Inputs` of
+delivery.ml.features, whose definition serving shares), ordered by time. The simulator's ground truth
+(delivery_truth) comes along where it exists: the true probability of each row's label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from campaigns.models import Conversion, Creative
+from delivery import taxonomy
+from delivery.index import FORMAT_CODE, size_code
+from delivery.ml import features
+
+CHUNK_ROWS = 50_000
+
+_COLUMNS = """
+    extract(epoch from d.at)::float8, d.country, d.region, d.language, coalesce(d.age, -1), d.gender,
+    d.device_type, d.os, d.interests, d.keywords, coalesce(d.placement_id, -1),
+    coalesce(d.publisher_id, -1), d.advertiser_id, d.campaign_id, d.ad_group_id, d.creative_id,
+    d.exposures, d.event_id
+"""
+
+_CTR_SQL = f"""
+SELECT {_COLUMNS},
+       EXISTS (SELECT 1 FROM delivery_click c WHERE c.event_id = d.event_id
+               AND c.decided_at = d.decided_at AND c.ivt_reason = '') AS label,
+       t.p_click
+FROM delivery_decision d
+JOIN delivery_impression i ON i.event_id = d.event_id AND i.decided_at = d.decided_at
+LEFT JOIN delivery_truth t ON t.event_id = d.event_id AND t.decided_at = d.decided_at
+WHERE d.decided_at >= %(start)s AND d.decided_at < %(end)s AND NOT d.test AND i.ivt_reason = ''
+  AND i.at < %(closed)s
+ORDER BY d.at
+"""  # noqa: S608 - no user input: the column list is a constant
+
+_CVR_SQL = f"""
+SELECT {_COLUMNS}, extract(epoch from c.at)::float8, t.p_conversion
+FROM delivery_click c
+JOIN delivery_decision d ON d.event_id = c.event_id AND d.decided_at = c.decided_at
+JOIN delivery_impression i ON i.event_id = d.event_id AND i.decided_at = d.decided_at
+LEFT JOIN delivery_truth t ON t.event_id = d.event_id AND t.decided_at = d.decided_at
+WHERE d.decided_at >= %(start)s AND d.decided_at < %(end)s AND NOT d.test
+  AND c.ivt_reason = '' AND i.ivt_reason = '' AND c.at < %(closed)s
+ORDER BY d.at
+"""  # noqa: S608
+
+
+@dataclass(slots=True)
+class Rows:
+    """Training rows of one kind, in time order."""
+
+    kind: str
+    at: np.ndarray  # epoch seconds of the request
+    inputs: features.Inputs
+    label: np.ndarray  # bool
+    truth: np.ndarray  # the simulator's true probability of the label; NaN where there is none
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    def take(self, rows: np.ndarray | slice) -> Rows:
+        return Rows(
+            self.kind,
+            self.at[rows],
+            features.Inputs(**{name: getattr(self.inputs, name)[rows] for name in features.Inputs.__slots__}),
+            self.label[rows],
+            self.truth[rows],
+        )
+
+
+def click_label_window() -> timedelta:
+    return timedelta(hours=getattr(settings, "ML_CLICK_LABEL_HOURS", 1))
+
+
+def conversion_label_window() -> timedelta:
+    return timedelta(hours=getattr(settings, "ML_CONVERSION_LABEL_HOURS", 24))
+
+
+def read(kind: str, *, start: datetime, end: datetime, now: datetime) -> Rows:
+    """The rows of `kind` ("ctr" or "cvr") of the decisions made in [start, end) whose label is
+    final at `now`."""
+    if kind == "ctr":
+        closed = now - click_label_window()
+        sql = _CTR_SQL
+    else:
+        closed = now - conversion_label_window()
+        sql = _CVR_SQL
+    chunks = list(_chunks(sql, {"start": start, "end": end, "closed": closed}))
+    columns: list[list[Any]] = [[] for _ in range(20)]
+    for chunk in chunks:
+        for i, column in enumerate(zip(*chunk, strict=True)):
+            columns[i].extend(column)
+    n = len(columns[0])
+    if kind == "cvr":
+        label = _conversion_labels(columns[17], np.array(columns[18], dtype=np.float64), start)
+        truth = np.array([np.nan if v is None else v for v in columns[19]], dtype=np.float64)
+    else:
+        label = np.array(columns[18], dtype=bool)
+        truth = np.array([np.nan if v is None else v for v in columns[19]], dtype=np.float64)
+    at = np.array(columns[0], dtype=np.float64).reshape(n)
+    inputs = inputs_from_columns(at, columns)
+    return Rows(kind, at, inputs, label.reshape(n), truth.reshape(n))
+
+
+def _chunks(sql: str, params: dict[str, Any]) -> Iterator[list[tuple[Any, ...]]]:
+    """The query's rows, a chunk at a time, from a server-side cursor (inside a transaction)."""
+    with transaction.atomic():
+        connection.ensure_connection()
+        raw = connection.connection
+        assert raw is not None  # noqa: S101 - ensured just above
+        with raw.cursor(name="ml_training_rows") as cursor:
+            cursor.itersize = CHUNK_ROWS
+            cursor.execute(sql, params)
+            while chunk := cursor.fetchmany(CHUNK_ROWS):
+                yield chunk
+
+
+def _conversion_labels(event_ids: list[Any], click_at: np.ndarray, start: datetime) -> np.ndarray:
+    window = conversion_label_window().total_seconds()
+    first: dict[str, float] = {}
+    for event_id, occurred_at in (
+        Conversion.objects.counted()
+        .filter(attribution=Conversion.Attribution.CLICK, occurred_at__gte=start)
+        .values_list("attributed_event_id", "occurred_at")
+    ):
+        key, seconds = str(event_id), occurred_at.timestamp()
+        if key not in first or seconds < first[key]:
+            first[key] = seconds
+    delay = np.array([first.get(str(e), np.inf) for e in event_ids], dtype=np.float64) - click_at
+    return (delay >= -1.0) & (delay <= window)
+
+
+def inputs_from_columns(at: np.ndarray, columns: list[list[Any]]) -> features.Inputs:
+    """Inputs of logged decisions: the columns of _COLUMNS, in order, with the creatives' own facts
+    (format, size, what they are about) as the index reads them."""
+    (_, country, region, language, age, gender, device, os_name, interests, keywords, placement,
+     publisher, advertiser, campaign, ad_group, creative, exposures) = columns[:17]  # fmt: skip
+    creative_ids = np.array(creative, dtype=np.int64)
+    fmt, size, segments = creative_facts(creative_ids)
+    zones = np.array(
+        [features.zone_index(c, r) for c, r in zip(country, region, strict=True)], dtype=np.int64
+    )
+    hour, weekday = features.local_time(zones, at.astype(np.int64))
+    ages = np.array(age, dtype=np.float64)
+    ages[ages < 0] = np.nan
+    return features.Inputs(
+        country=np.array(country, dtype=object),
+        language=np.array(language, dtype=object),
+        age=ages,
+        gender=np.array(gender, dtype=object),
+        device_type=np.array(device, dtype=object),
+        os=np.array(os_name, dtype=object),
+        interests=np.array([features.joined_segment_mask(v) for v in interests], dtype=np.int64),
+        topics=np.array([features.joined_topic_mask(v) for v in keywords], dtype=np.int64),
+        placement=np.array(placement, dtype=np.int64),
+        publisher=np.array(publisher, dtype=np.int64),
+        local_hour=hour,
+        weekday=weekday,
+        format=fmt,
+        size=size,
+        segments=segments,
+        advertiser=np.array(advertiser, dtype=np.int64),
+        campaign=np.array(campaign, dtype=np.int64),
+        ad_group=np.array(ad_group, dtype=np.int64),
+        creative=creative_ids,
+        exposures=np.array(exposures, dtype=np.int64),
+        day=(at // 86_400).astype(np.int64),
+    )
+
+
+def creative_facts(creative_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Format code, size code and segment mask of each creative (as the index snapshot has them);
+    a creative deleted since is format and size unknown (-1, 0), about nothing."""
+    unique, inverse = np.unique(creative_ids, return_inverse=True)
+    fmt = np.full(len(unique), -1, dtype=np.int64)
+    size = np.zeros(len(unique), dtype=np.int64)
+    segments = np.zeros(len(unique), dtype=np.int64)
+    position = {int(c): i for i, c in enumerate(unique.tolist())}
+    for c in Creative.objects.filter(pk__in=unique.tolist()).values(
+        "id", "format", "width", "height", "category"
+    ):
+        i = position[c["id"]]
+        fmt[i] = FORMAT_CODE.get(c["format"], -1)
+        size[i] = size_code(c["width"], c["height"]) if c["format"] == Creative.Format.BANNER else 0
+        segments[i] = features.creative_mask(taxonomy.iab_categories(c["category"]))
+    inverse = inverse.reshape(-1)
+    return fmt[inverse], size[inverse], segments[inverse]
