@@ -16,7 +16,17 @@ def main(only: list[str]) -> int:
 
     started = time.perf_counter()
     with bench_databases():
-        from bench import ads_manager, bulk_create, ingest, list_campaigns, loop, pacing, serving, throughput
+        from bench import (
+            ads_manager,
+            bulk_create,
+            ingest,
+            list_campaigns,
+            loop,
+            models,
+            pacing,
+            serving,
+            throughput,
+        )
         from bench.data import bench_account
         from bench.results import Figure, print_table, write_json
 
@@ -31,6 +41,7 @@ def main(only: list[str]) -> int:
             "serving": lambda: [*serving.run(), *loop.run()],
             "ingest": ingest.run,
             "pacing": pacing.run,
+            "models": models.run,
         }
         unknown = sorted(set(only) - set(groups))
         if unknown:

@@ -217,8 +217,10 @@ def rebuild() -> Snapshot:
         return _state.snapshot
 
 
-def set_scorer(scorer: Scorer) -> None:
-    _state.scorer = scorer
+def set_scorer(scorer: Scorer) -> Scorer:
+    """Install `scorer`; returns the one it replaces."""
+    previous, _state.scorer = _state.scorer, scorer
+    return previous
 
 
 def reset_gate_cache() -> None:

@@ -6,7 +6,7 @@
 2. The feature tables are learned from the training part (vocabularies) and from all the window's
    events before each row's day (history), then every row is encoded by delivery.ml.features.encode.
 3. LightGBM (binary log loss) with the identifier features categorical; then Platt scaling of its raw
-   score on the calibration part.
+   score on the calibration part (shrunk toward no correction when that part holds few positives).
 4. On the holdout: AUC, log loss, normalised entropy (log loss over the log loss of always
    predicting the base rate; He et al., ADKDD 2014), calibration (predicted over observed) overall and
    per campaign, a reliability table, and the top features by LightGBM's own contributions
@@ -31,7 +31,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from campaigns.models import Campaign
@@ -381,12 +380,29 @@ def fit(X_train: np.ndarray, y_train: np.ndarray, X_cal: np.ndarray, y_cal: np.n
     return Fitted(booster.model_to_string(num_iteration=best), best, platt(raw, y_cal), settings_used)
 
 
+PLATT_PRIOR = 20.0  # the weight of "no correction" (slope 1, intercept 0) against the rows' evidence
+
+
 def platt(raw: np.ndarray, label: np.ndarray) -> artifact.Calibration:
-    """Platt scaling of raw scores, fitted on the calibration rows (identity when it cannot be)."""
-    if len(raw) == 0 or label.all() or not label.any():
+    """Platt scaling of raw scores on the calibration rows: p = sigmoid(a raw + b), by Newton's method
+    on the log loss plus a Gaussian prior on (a, b) around (1, 0) of weight PLATT_PRIOR. With a few
+    hundred positives the prior keeps the correction from chasing their noise; with thousands it
+    hardly matters."""
+    if len(raw) == 0:
         return artifact.Calibration()
-    fit = LogisticRegression(C=1e6, solver="lbfgs").fit(raw.reshape(-1, 1), label.astype(int))
-    return artifact.Calibration(float(fit.coef_[0, 0]), float(fit.intercept_[0]))
+    x = np.column_stack([raw.astype(np.float64), np.ones(len(raw))])
+    y = label.astype(np.float64)
+    theta = np.array([1.0, 0.0])
+    prior = np.array([1.0, 0.0])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ theta, -30.0, 30.0)))
+        gradient = x.T @ (p - y) + PLATT_PRIOR * (theta - prior)
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + PLATT_PRIOR * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        theta -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return artifact.Calibration(float(theta[0]), float(theta[1]))
 
 
 def _finite(value: Any) -> Any:

@@ -19,6 +19,10 @@ For each ad won (a `Win` of a `Decision`):
 Each fired impression leaves a `truth` event (event_id, p_click, p_conversion, clicked, converted)
 on the event stream, stored in delivery_truth beside the events it explains.
 
+`draw` makes every random choice of a batch at once, with numpy (which impressions fire, the truth,
+clicks, conversions, the delays); `simulate` plays them out through the tracking code, and
+delivery.simulator.history writes the same draws straight into the event tables, for speed.
+
 Spend is what the ads' valid events were charged (delivery.budget, through the tracking code): the
 auction's price of each valid impression for ad groups billed per impression, and for those billed
 per click, each valid click at the impression's price over the predicted click rate. A valid
@@ -45,7 +49,7 @@ from delivery import tracking
 from delivery.auction import click_price_micros
 from delivery.events import EventKind, emit_many
 from delivery.hot import redis_client
-from delivery.request import CreativeInfo, Decision, Win
+from delivery.request import AdRequest, CreativeInfo, Decision, Win
 from delivery.simulator import truth
 from delivery.simulator.traffic import Traffic
 from delivery.simulator.world import KIND_BOT, KIND_CLICK_SPAM
@@ -133,32 +137,117 @@ class Tally:
         return sum(self.ivt.values()) / recorded if recorded else 0.0
 
 
-def simulate(
+@dataclass(slots=True)
+class Drawn:
+    """What the world does with a batch's ads: which impressions fire, and for each fired one (arrays
+    aligned with `wins`) its ground truth and what was drawn from it."""
+
+    wins: list[Win]  # the fired ones, in the order of their requests
+    requests: list[AdRequest]  # each win's request
+    request_of: np.ndarray  # each win's request's index in the traffic
+    kind: np.ndarray  # world.KIND_* of each win's person
+    exposures: np.ndarray  # the person's earlier impressions of the campaign that (UTC) day
+    p_click: np.ndarray
+    p_conversion: np.ndarray
+    clicked: np.ndarray
+    converted: np.ndarray  # only ever where clicked
+    impression_delay: np.ndarray  # seconds from the decision to the impression
+    click_delay: np.ndarray  # seconds from the impression to the click
+    repeats: np.ndarray  # a click spammer's extra fires of the click URL
+    conversion_delay: np.ndarray  # seconds from the click to the conversion
+
+    def __len__(self) -> int:
+        return len(self.wins)
+
+    def truth_events(self) -> list[dict[str, Any]]:
+        """The `truth` event of each fired impression (stored in delivery_truth beside its events)."""
+        return [
+            {"event_id": win.event_id, "p_click": p_click, "p_conversion": p_conversion, "clicked": clicked,
+             "converted": converted}
+            for win, p_click, p_conversion, clicked, converted in zip(
+                self.wins, self.p_click.tolist(), self.p_conversion.tolist(), self.clicked.tolist(),
+                self.converted.tolist(), strict=True,
+            )
+        ]  # fmt: skip
+
+    @classmethod
+    def empty(cls) -> Drawn:
+        none = np.zeros(0, dtype=np.int64)
+        never = np.zeros(0, dtype=bool)
+        no_time = np.zeros(0, dtype=np.float64)
+        return cls([], [], none, none, none, no_time, no_time, never, never, no_time, no_time, none, no_time)
+
+
+def draw(
     seed: int,
     traffic: Traffic,
     decisions: Sequence[Decision],
     creatives: Mapping[int, CreativeInfo],
     rng: Generator,
-    *,
-    base_url: str = BASE_URL,
-) -> Tally:
-    """Fire the impressions and clicks of the decisions (one per request of `traffic`, in order)."""
-    tally = Tally(requests=len(decisions))
+) -> Drawn:
+    """Draw the outcomes of the decisions' wins (one decision per request of `traffic`, in order).
+
+    Counts each fired impression in the person's exposures (Redis, per world seed), which the truth's
+    fatigue reads. The draws from `rng` come in a fixed order, so a seeded batch always plays the same.
+    """
     rows = [(i, win) for i, decision in enumerate(decisions) for win in decision.wins]
-    tally.wins = len(rows)
-    if decisions:
-        report_due_conversions(seed, max(d.request.at for d in decisions))
     fired = [
         (i, win) for (i, win), draw in zip(rows, rng.random(len(rows)), strict=True) if draw < IMPRESSION_RATE
     ]
     if not fired:
-        return tally
+        return Drawn.empty()
     request_of = np.array([i for i, _ in fired], dtype=np.int64)
     wins = [win for _, win in fired]
     requests = [decisions[i].request for i in request_of.tolist()]
     exposures = _count_exposures(seed, [r.user_key for r in requests], [r.at for r in requests], wins)
 
     n = len(wins)
+    click_noise = rng.normal(0.0, truth.CLICK_NOISE_SD, n)
+    conversion_noise = rng.normal(0.0, truth.CONVERSION_NOISE_SD, n)
+    p_click, p_conversion = probabilities(
+        seed, traffic, request_of, wins, creatives,
+        exposures=exposures, click_noise=click_noise, conversion_noise=conversion_noise,
+    )  # fmt: skip
+    kind = traffic.kind[request_of]
+    clicked = rng.random(n) < p_click
+    converted = clicked & (rng.random(n) < p_conversion)
+
+    impression_delay = rng.uniform(0.3, 2.5, n)
+    # People read before they click (seconds to a minute); spammers click at once, and again.
+    click_delay = np.where(kind == KIND_CLICK_SPAM, rng.uniform(0.05, 0.4, n), rng.lognormal(2.0, 0.8, n))
+    repeats = rng.integers(SPAM_REPEAT_CLICKS[0], SPAM_REPEAT_CLICKS[1] + 1, n)
+    conversion_delay = np.minimum(rng.lognormal(np.log(1800.0), 1.5, n), CONVERSION_DELAY_MAX_SECONDS)
+    return Drawn(
+        wins=wins,
+        requests=requests,
+        request_of=request_of,
+        kind=kind,
+        exposures=exposures,
+        p_click=p_click,
+        p_conversion=p_conversion,
+        clicked=clicked,
+        converted=converted,
+        impression_delay=impression_delay,
+        click_delay=click_delay,
+        repeats=repeats,
+        conversion_delay=conversion_delay,
+    )
+
+
+def probabilities(
+    seed: int,
+    traffic: Traffic,
+    request_of: np.ndarray,
+    wins: Sequence[Win],
+    creatives: Mapping[int, CreativeInfo],
+    *,
+    exposures: np.ndarray,
+    click_noise: np.ndarray,
+    conversion_noise: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The truth's click and conversion probabilities of ads shown: `wins[j]` to the request at
+    `request_of[j]` of `traffic`, the person having seen its campaign `exposures[j]` times that day."""
+    requests = [traffic.requests[i] for i in request_of.tolist()]
     infos = [creatives.get(win.creative_id) for win in wins]
     category = np.array(
         [truth.category_code(info) if info is not None else -1 for info in infos], dtype=np.int64
@@ -172,7 +261,10 @@ def simulate(
     )
     topic_match = category == traffic.page_topic[request_of]
     device = np.array([_DEVICE_CODE.get(r.context.device_type, 0) for r in requests], dtype=np.int64)
-    fmt = np.array([_FORMAT_CODE.get(_format(info, r), 0) for info, r in zip(infos, requests, strict=True)])
+    fmt = np.array(
+        [_FORMAT_CODE.get(_format(info, r), 0) for info, r in zip(infos, requests, strict=True)],
+        dtype=np.int64,
+    )
     creative_ids = [win.creative_id for win in wins]
     p_click = truth.p_click(
         format_code=fmt,
@@ -183,7 +275,7 @@ def simulate(
         local_hour=traffic.local_hour[request_of],
         exposures=exposures,
         creative_effect=truth.creative_quality(seed, creative_ids),
-        noise=rng.normal(0.0, truth.CLICK_NOISE_SD, n),
+        noise=click_noise,
     )
     p_conversion = truth.p_conversion(
         interest_match=interest_match,
@@ -192,37 +284,47 @@ def simulate(
         age_band=traffic.age_band[request_of],
         campaign_effect=truth.campaign_conversion_effects(seed, [win.campaign_id for win in wins]),
         creative_effect=truth.creative_conversion_effects(seed, creative_ids),
-        noise=rng.normal(0.0, truth.CONVERSION_NOISE_SD, n),
+        noise=conversion_noise,
     )
+    # Invalid traffic has its own truth: crawlers and click spammers never convert.
     kind = traffic.kind[request_of]
     p_click = np.where(
         kind == KIND_BOT, truth.BOT_CTR, np.where(kind == KIND_CLICK_SPAM, truth.SPAM_CTR, p_click)
     )
-    p_conversion = np.where(kind == KIND_CLICK_SPAM, 0.0, np.where(kind == KIND_BOT, 0.0, p_conversion))
-    clicked = rng.random(n) < p_click
-    converted = clicked & (rng.random(n) < p_conversion)
+    p_conversion = np.where((kind == KIND_CLICK_SPAM) | (kind == KIND_BOT), 0.0, p_conversion)
+    return p_click, p_conversion
 
-    impression_delay = rng.uniform(0.3, 2.5, n)
-    # People read before they click (seconds to a minute); spammers click at once, and again.
-    click_delay = np.where(kind == KIND_CLICK_SPAM, rng.uniform(0.05, 0.4, n), rng.lognormal(2.0, 0.8, n))
-    repeats = rng.integers(SPAM_REPEAT_CLICKS[0], SPAM_REPEAT_CLICKS[1] + 1, n)
 
-    truths: list[tuple[EventKind, dict[str, Any]]] = []
+def simulate(
+    seed: int,
+    traffic: Traffic,
+    decisions: Sequence[Decision],
+    creatives: Mapping[int, CreativeInfo],
+    rng: Generator,
+    *,
+    base_url: str = BASE_URL,
+) -> Tally:
+    """Fire the impressions and clicks of the decisions (one per request of `traffic`, in order)."""
+    tally = Tally(requests=len(decisions), wins=sum(len(decision.wins) for decision in decisions))
+    if decisions:
+        report_due_conversions(seed, max(d.request.at for d in decisions))
+    drawn = draw(seed, traffic, decisions, creatives, rng)
+    if not drawn.wins:
+        return tally
+    kind, requests, clicked, converted = drawn.kind, drawn.requests, drawn.clicked, drawn.converted
     due: list[tuple[Win, datetime]] = []
-    conversion_delay = np.minimum(rng.lognormal(np.log(1800.0), 1.5, n), CONVERSION_DELAY_MAX_SECONDS)
-    kind_truth = EventKind.TRUTH
-    for j, win in enumerate(wins):
+    for j, win in enumerate(drawn.wins):
         request = requests[j]
         ctx = request.context
         urls = tracking.tracking_urls(win, base_url, user_key=request.user_key)
-        shown_at = request.at + timedelta(seconds=float(impression_delay[j]))
+        shown_at = request.at + timedelta(seconds=float(drawn.impression_delay[j]))
         impression = tracking.record_impression(
             token_from_url(urls.impression_url), ip=ctx.ip, user_agent=ctx.user_agent, at=shown_at
         )
         tally.impressions += impression.recorded
         if impression.counted:
             tally.valid_impressions += 1
-            tally.expected_clicks[win.campaign_id] += round(float(p_click[j]) * 1_000_000)
+            tally.expected_clicks[win.campaign_id] += round(float(drawn.p_click[j]) * 1_000_000)
             if win.billing_event == "impression":
                 if impression.charged_micros:
                     tally.spend[(win.campaign_id, win.currency)] += impression.charged_micros
@@ -231,8 +333,8 @@ def simulate(
         elif impression.recorded:
             tally.ivt[impression.ivt_reason] += 1
         if clicked[j]:
-            click_at = shown_at + timedelta(seconds=float(click_delay[j]))
-            fires = 1 + (int(repeats[j]) if kind[j] == KIND_CLICK_SPAM else 0)
+            click_at = shown_at + timedelta(seconds=float(drawn.click_delay[j]))
+            fires = 1 + (int(drawn.repeats[j]) if kind[j] == KIND_CLICK_SPAM else 0)
             for fire in range(fires):
                 click = tracking.record_click(
                     token_from_url(urls.click_url),
@@ -255,20 +357,8 @@ def simulate(
                     tally.ivt[click.ivt_reason] += 1
         tally.conversions += int(converted[j])
         if converted[j] and clicked[j]:
-            due.append((win, click_at + timedelta(seconds=float(conversion_delay[j]))))
-        truths.append(
-            (
-                kind_truth,
-                {
-                    "event_id": win.event_id,
-                    "p_click": float(p_click[j]),
-                    "p_conversion": float(p_conversion[j]),
-                    "clicked": bool(clicked[j]),
-                    "converted": bool(converted[j]),
-                },
-            )
-        )
-    emit_many(truths)
+            due.append((win, click_at + timedelta(seconds=float(drawn.conversion_delay[j]))))
+    emit_many((EventKind.TRUTH, event) for event in drawn.truth_events())
     if due:
         queue_conversions(seed, due, rng)
     return tally
@@ -285,7 +375,7 @@ _events_cache: dict[int, tuple[float, int | None]] = {}
 _EVENTS_TTL_SECONDS = 60.0
 
 
-def _conversion_event_id(campaign_id: int) -> int | None:
+def conversion_event_id(campaign_id: int) -> int | None:
     """The conversion event the campaign's advertiser reports (None: it tracks no conversions)."""
     now = time.monotonic()
     cached = _events_cache.get(campaign_id)
@@ -311,7 +401,7 @@ def queue_conversions(seed: int, due: Sequence[tuple[Win, datetime]], rng: Gener
     pipe = redis_client().pipeline(transaction=False)
     values = rng.lognormal(np.log(40.0), 0.8, len(due))
     for (win, at), value in zip(due, values, strict=True):
-        event = _conversion_event_id(win.campaign_id)
+        event = conversion_event_id(win.campaign_id)
         if event is None:
             continue
         member = orjson.dumps(
@@ -389,10 +479,14 @@ def _count_exposures(seed: int, user_keys: list[str], ats: list[Any], wins: list
 
     One Redis round trip for the batch: HINCRBY answers the count with this impression.
     """
+    keys = [
+        f"adwright:sim:{seed}:exposures:{at:%Y%m%d}:{user_key}"
+        for user_key, at in zip(user_keys, ats, strict=True)
+    ]
     pipe = redis_client().pipeline(transaction=False)
-    for user_key, at, win in zip(user_keys, ats, wins, strict=True):
-        key = f"adwright:sim:{seed}:exposures:{at:%Y%m%d}:{user_key}"
+    for key, win in zip(keys, wins, strict=True):
         pipe.hincrby(key, str(win.campaign_id), 1)
+    for key in dict.fromkeys(keys):  # each person's key once, after its counts
         pipe.expire(key, EXPOSURES_TTL_SECONDS)
     replies = pipe.execute()
-    return np.array(replies[0::2], dtype=np.int64) - 1
+    return np.array(replies[: len(keys)], dtype=np.int64) - 1
