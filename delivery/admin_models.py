@@ -145,6 +145,15 @@ def metric_rows(metrics: Any) -> list[MetricRow]:
     ]
 
 
+def compared_label(compared: Any) -> str | None:
+    """What the version was compared with on its holdout: "v3", "the priors", or nothing."""
+    label = compared.get("label") if isinstance(compared, dict) else None
+    if isinstance(label, str) and label:
+        return label
+    number = compared.get("number") if isinstance(compared, dict) else None
+    return f"v{number}" if isinstance(number, int) else None
+
+
 def truth_facts(metrics: Any) -> list[tuple[str, str]]:
     """The model against the simulator's true probabilities: how much of the best it reaches."""
     truth = section(metrics, "truth")
@@ -396,7 +405,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "status_badge": status_badge(version),
             "spec_matches": version.spec_fingerprint == features.SPEC,
             "metric_rows": metric_rows(metrics),
-            "compared_number": compared.get("number") if isinstance(compared.get("number"), int) else None,
+            "compared_label": compared_label(compared),
             "has_truth": bool(section(metrics, "truth")),
             "truth_facts": truth_facts(metrics),
             "campaigns": campaigns[:CAMPAIGNS_SHOWN],

@@ -12,8 +12,9 @@
    per campaign, a reliability table, and the top features by LightGBM's own contributions
    (`pred_contrib`). Where the simulator's ground truth covers the rows, the same metrics of the true
    probabilities: the best any model could do on those rows.
-5. The active version of the kind scores the same holdout; the new version becomes active only if
-   its log loss there is lower, otherwise it stays a candidate (`decision` says why).
+5. The active version of the kind (or, when none is, the priors that serve instead) scores the same
+   holdout; the new version becomes active only if its log loss there is lower, otherwise it stays a
+   candidate (`decision` says why).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sklearn.metrics import roc_auc_score
 from campaigns.models import Campaign
 from delivery.ml import artifact, dataset, features, registry
 from delivery.models import ModelVersion
+from delivery.scoring import PriorScorer
 
 log = logging.getLogger(__name__)
 
@@ -290,32 +292,7 @@ def train(
         },
         "compared_with": None,
     }
-    current = registry.active(kind)
-    beats, reason = True, "The first model of its kind."
-    if current is not None:
-        try:
-            theirs = artifact.load(bytes(current.artifact), expected_sha256=current.artifact_sha256)
-        except artifact.ArtifactError as exc:
-            reason = f"The active v{current.number} cannot be served ({exc}); this one replaces it."
-        else:
-            # Its own vocabularies and rates; the history is the data's, as of each row's day (the
-            # history it would have been served with), as for the new version.
-            their_tables = replace(
-                theirs.tables,
-                creative_clicks=tables.creative_clicks,
-                ad_group_clicks=tables.ad_group_clicks,
-                creative_conversions=tables.creative_conversions,
-                ad_group_conversions=tables.ad_group_conversions,
-            )
-            p_theirs = theirs.predict(features.encode(parts.holdout.inputs, their_tables))
-            their_metrics = metrics(y_hold, p_theirs)
-            result["compared_with"] = {"number": current.number, "holdout": their_metrics}
-            beats = result["holdout"]["log_loss"] < their_metrics["log_loss"]
-            reason = (
-                f"Log loss {result['holdout']['log_loss']:.5f} on this holdout against the active "
-                f"v{current.number}'s {their_metrics['log_loss']:.5f}: "
-                + ("better, so it replaces it." if beats else "not better, so it stays a candidate.")
-            )
+    beats, reason = judge(kind, parts.holdout, tables, result)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     with transaction.atomic():
         number = (ModelVersion.objects.filter(kind=kind).aggregate(n=Max("number"))["n"] or 0) + 1
@@ -345,6 +322,52 @@ def train(
             registry.promote(version, by=trained_by, reason=reason)
     log.info("trained %s: %s", version, reason)
     return version
+
+
+def judge(
+    kind: str, holdout: dataset.Rows, tables: features.Tables, result: dict[str, Any]
+) -> tuple[bool, str]:
+    """Whether the new version beats what serves now on its holdout, and why: the active version
+    (scored with its own vocabularies and rates, and the history as of each row's day, as it would
+    have been served), or the priors when no version is active. Records what it was compared with."""
+    y = holdout.label.astype(np.float64)
+    mine = result["holdout"]["log_loss"]
+    current = registry.active(kind)
+    if current is None:
+        theirs = metrics(y, prior_rates(kind, holdout))
+        result["compared_with"] = {"number": None, "label": "the priors", "holdout": theirs}
+        beats = mine < theirs["log_loss"]
+        return beats, (
+            f"Log loss {mine:.5f} on this holdout against the priors' {theirs['log_loss']:.5f}: "
+            + ("better, so it serves in their place." if beats else "not better, so the priors keep serving.")
+        )
+    try:
+        model = artifact.load(bytes(current.artifact), expected_sha256=current.artifact_sha256)
+    except artifact.ArtifactError as exc:
+        return True, f"The active v{current.number} cannot be served ({exc}); this one replaces it."
+    their_tables = replace(
+        model.tables,
+        creative_clicks=tables.creative_clicks,
+        ad_group_clicks=tables.ad_group_clicks,
+        creative_conversions=tables.creative_conversions,
+        ad_group_conversions=tables.ad_group_conversions,
+    )
+    theirs = metrics(y, model.predict(features.encode(holdout.inputs, their_tables)))
+    result["compared_with"] = {"number": current.number, "label": f"v{current.number}", "holdout": theirs}
+    beats = mine < theirs["log_loss"]
+    return beats, (
+        f"Log loss {mine:.5f} on this holdout against the active v{current.number}'s "
+        f"{theirs['log_loss']:.5f}: "
+        + ("better, so it replaces it." if beats else "not better, so it stays a candidate.")
+    )
+
+
+def prior_rates(kind: str, rows: dataset.Rows) -> np.ndarray:
+    """What serving predicts without a model (delivery.scoring.PriorScorer): a rate per format."""
+    priors = PriorScorer()
+    table = priors.ctr_by_format if kind == "ctr" else priors.cvr_by_format
+    fmt = rows.inputs.format
+    return np.where(fmt >= 0, table[np.clip(fmt, 0, len(table) - 1)], float(table.mean()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,7 +235,7 @@ def test_card_shows_the_metrics_next_to_the_active_and_the_truth(manager: User, 
     assert response.status_code == 200
     page = response.content.decode()
     assert "Decision of v2." in page
-    assert "v1 (active then), same rows" in page and "Ground truth" in page
+    assert "v1 (serving then), same rows" in page and "Ground truth" in page
     for figure in ["0.7412", "0.7300", "+0.0112, better", "0.7789", "0.03123", "0.53%"]:
         assert figure in page, figure
     assert "AUC ratio (model / truth)" in page and "0.952" in page and "+0.0312" in page

@@ -63,7 +63,8 @@ def test_a_first_model_learns_the_truth_and_becomes_active(
     with django_capture_on_commit_callbacks(execute=True):
         version = train.train("ctr", now=NOW, rows=rows, trained_by="test")
     assert version.status == ModelVersion.Status.ACTIVE
-    assert version.decision == "The first model of its kind."
+    assert "against the priors'" in version.decision and version.decision.endswith("serves in their place.")
+    assert version.metrics["compared_with"]["label"] == "the priors"
     assert int(redis_client.get(registry.VERSION_KEY)) == 1
     holdout, truth = version.metrics["holdout"], version.metrics["truth"]
     assert (
@@ -105,6 +106,18 @@ def test_promotion_and_roll_back_keep_one_active_version(rows):
     back = registry.roll_back("ctr", by="staff@example.com")
     assert back == first and registry.active("ctr") == first
     assert ModelVersion.objects.filter(kind="ctr", status="active").count() == 1
+
+
+def test_a_first_model_worse_than_the_priors_stays_a_candidate():
+    # Labels unrelated to anything, at the rate the prior says: nothing to learn but noise.
+    ctr = synthetic("ctr", 20_000)
+    rng = np.random.default_rng(5)
+    ctr.label = rng.random(len(ctr)) < 0.0015
+    ctr.truth = np.full(len(ctr), 0.0015)
+    version = train.train("ctr", now=NOW, rows=(ctr, ctr))
+    assert version.status == ModelVersion.Status.CANDIDATE
+    assert version.decision.endswith("not better, so the priors keep serving.")
+    assert registry.active("ctr") is None
 
 
 def test_an_empty_window_is_refused_with_the_reason():
