@@ -104,21 +104,45 @@ def read(kind: str, *, start: datetime, end: datetime, now: datetime) -> Rows:
     else:
         closed = now - conversion_label_window()
         sql = _CVR_SQL
-    chunks = list(_chunks(sql, {"start": start, "end": end, "closed": closed}))
-    columns: list[list[Any]] = [[] for _ in range(20)]
-    for chunk in chunks:
-        for i, column in enumerate(zip(*chunk, strict=True)):
-            columns[i].extend(column)
-    n = len(columns[0])
+    interned: dict[str, str] = {}
+    parts = [
+        _arrays(chunk, interned) for chunk in _chunks(sql, {"start": start, "end": end, "closed": closed})
+    ]
+    columns = [
+        np.concatenate([part[i] for part in parts]) if parts else np.zeros(0, dtype=_EMPTY[i])
+        for i in range(len(_EMPTY))
+    ]
     if kind == "cvr":
-        label = _conversion_labels(columns[17], np.array(columns[18], dtype=np.float64), start)
-        truth = np.array([np.nan if v is None else v for v in columns[19]], dtype=np.float64)
+        label = _conversion_labels(columns[17].tolist(), columns[18], start)
     else:
-        label = np.array(columns[18], dtype=bool)
-        truth = np.array([np.nan if v is None else v for v in columns[19]], dtype=np.float64)
-    at = np.array(columns[0], dtype=np.float64).reshape(n)
-    inputs = inputs_from_columns(at, columns)
-    return Rows(kind, at, inputs, label.reshape(n), truth.reshape(n))
+        label = columns[18].astype(bool)
+    at = columns[0]
+    return Rows(kind, at, inputs_from_columns(at, columns), label, columns[19])
+
+
+# The types of the query's columns once read (text interned, lists as segment masks, ids as int64)
+_TEXT, _MASK = {1, 2, 3, 5, 6, 7}, {8: features.joined_segment_mask, 9: features.joined_topic_mask}
+_EMPTY = [
+    np.float64, object, object, object, np.float64, object, object, object, np.int64, np.int64,
+    np.int64, np.int64, np.int64, np.int64, np.int64, np.int64, np.int64, object, np.float64, np.float64,
+]  # fmt: skip
+
+
+def _arrays(chunk: list[tuple[Any, ...]], interned: dict[str, str]) -> list[np.ndarray]:
+    """A chunk of rows as one array per column: the chunk's Python objects are let go at once."""
+    out = []
+    for i, column in enumerate(zip(*chunk, strict=True)):
+        if i in _TEXT:
+            out.append(np.array([interned.setdefault(v, v) for v in column], dtype=object))
+        elif i in _MASK:
+            out.append(np.fromiter(map(_MASK[i], column), dtype=np.int64, count=len(column)))
+        elif i == 17:
+            out.append(np.array([str(v) for v in column], dtype=object))
+        elif i in (18, 19):
+            out.append(np.array([np.nan if v is None else float(v) for v in column], dtype=np.float64))
+        else:
+            out.append(np.array(column, dtype=_EMPTY[i]))
+    return out
 
 
 def _chunks(sql: str, params: dict[str, Any]) -> Iterator[list[tuple[Any, ...]]]:
@@ -134,7 +158,7 @@ def _chunks(sql: str, params: dict[str, Any]) -> Iterator[list[tuple[Any, ...]]]
                 yield chunk
 
 
-def _conversion_labels(event_ids: list[Any], click_at: np.ndarray, start: datetime) -> np.ndarray:
+def _conversion_labels(event_ids: list[str], click_at: np.ndarray, start: datetime) -> np.ndarray:
     window = conversion_label_window().total_seconds()
     first: dict[str, float] = {}
     for event_id, occurred_at in (
@@ -149,40 +173,42 @@ def _conversion_labels(event_ids: list[Any], click_at: np.ndarray, start: dateti
     return (delay >= -1.0) & (delay <= window)
 
 
-def inputs_from_columns(at: np.ndarray, columns: list[list[Any]]) -> features.Inputs:
-    """Inputs of logged decisions: the columns of _COLUMNS, in order, with the creatives' own facts
-    (format, size, what they are about) as the index reads them."""
-    (_, country, region, language, age, gender, device, os_name, interests, keywords, placement,
+def inputs_from_columns(at: np.ndarray, columns: list[np.ndarray]) -> features.Inputs:
+    """Inputs of logged decisions: the columns of _COLUMNS, in order, as `_arrays` made them, with the
+    creatives' own facts (format, size, what they are about) as the index reads them."""
+    (_, country, region, language, age, gender, device, os_name, interests, topics, placement,
      publisher, advertiser, campaign, ad_group, creative, exposures) = columns[:17]  # fmt: skip
-    creative_ids = np.array(creative, dtype=np.int64)
-    fmt, size, segments = creative_facts(creative_ids)
-    zones = np.array(
-        [features.zone_index(c, r) for c, r in zip(country, region, strict=True)], dtype=np.int64
+    fmt, size, segments = creative_facts(creative)
+    pairs: dict[tuple[str, str], int] = {}
+    zones = np.fromiter(
+        (pairs.setdefault((c, r), features.zone_index(c, r)) for c, r in zip(country, region, strict=True)),
+        dtype=np.int64,
+        count=len(country),
     )
     hour, weekday = features.local_time(zones, at.astype(np.int64))
-    ages = np.array(age, dtype=np.float64)
+    ages = age.astype(np.float64)
     ages[ages < 0] = np.nan
     return features.Inputs(
-        country=np.array(country, dtype=object),
-        language=np.array(language, dtype=object),
+        country=country,
+        language=language,
         age=ages,
-        gender=np.array(gender, dtype=object),
-        device_type=np.array(device, dtype=object),
-        os=np.array(os_name, dtype=object),
-        interests=np.array([features.joined_segment_mask(v) for v in interests], dtype=np.int64),
-        topics=np.array([features.joined_topic_mask(v) for v in keywords], dtype=np.int64),
-        placement=np.array(placement, dtype=np.int64),
-        publisher=np.array(publisher, dtype=np.int64),
+        gender=gender,
+        device_type=device,
+        os=os_name,
+        interests=interests,
+        topics=topics,
+        placement=placement,
+        publisher=publisher,
         local_hour=hour,
         weekday=weekday,
         format=fmt,
         size=size,
         segments=segments,
-        advertiser=np.array(advertiser, dtype=np.int64),
-        campaign=np.array(campaign, dtype=np.int64),
-        ad_group=np.array(ad_group, dtype=np.int64),
-        creative=creative_ids,
-        exposures=np.array(exposures, dtype=np.int64),
+        advertiser=advertiser,
+        campaign=campaign,
+        ad_group=ad_group,
+        creative=creative,
+        exposures=exposures,
         day=(at // 86_400).astype(np.int64),
     )
 

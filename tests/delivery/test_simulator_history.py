@@ -19,6 +19,7 @@ from campaigns.models import BidStrategy, Conversion, Creative, LedgerEntry, Obj
 from delivery import engine
 from delivery.events import STREAM
 from delivery.gate import BudgetGate
+from delivery.ml import dataset
 from delivery.models import ClickEvent, DecisionEvent, ImpressionEvent, TruthEvent
 from delivery.scoring import PriorScorer
 from delivery.simulator import truth
@@ -262,3 +263,34 @@ def test_rankings_are_compared_on_the_same_traffic_and_nothing_is_written(settin
     # Nothing written.
     assert not DecisionEvent.objects.exists() and not TruthEvent.objects.exists()
     assert redis_client.dbsize() == 0
+
+
+def test_the_models_read_a_history_back_as_labelled_rows(world, monkeypatch):
+    """The training rows of delivery.ml.dataset are the valid impressions and clicks of the history,
+    labelled by its clicks and by the conversions attributed within the label window."""
+    _, traffic = world
+    monkeypatch.setattr(truth, "BASE_CTR", np.array([0.3, 0.3, 0.3]))
+    monkeypatch.setattr(truth, "BASE_CVR", 0.9)
+    write_history(start=START, hours=2, requests_per_hour=600, seed=23, n_users=300)
+    end = START + timedelta(hours=2)
+    now = datetime.now(UTC)
+    ctr = dataset.read("ctr", start=START, end=end, now=now)
+    cvr = dataset.read("cvr", start=START, end=end, now=now)
+
+    assert len(ctr) == ImpressionEvent.objects.count()
+    assert int(ctr.label.sum()) == ClickEvent.objects.count()
+    assert (np.diff(ctr.at) >= 0).all()  # in time order, for the split by time
+    facts = dict(TruthEvent.objects.values_list("p_click", "clicked"))
+    assert not np.isnan(ctr.truth).any() and set(ctr.truth.tolist()) <= set(facts)
+    assert len(cvr) == ClickEvent.objects.count()
+    window = dataset.conversion_label_window()
+    within = {
+        c.attributed_event_id
+        for c in Conversion.objects.filter(attribution="click")
+        if c.occurred_at - c.touch_at <= window
+    }
+    assert int(cvr.label.sum()) == len(within) > 0
+    converted_campaigns = set(cvr.inputs.campaign[cvr.label].tolist())
+    assert converted_campaigns == {traffic.pk}  # only its advertiser reports conversions
+    # Labels not final yet are left out: an hour after the end, no click has its day.
+    assert len(dataset.read("cvr", start=START, end=end, now=end + timedelta(hours=1))) == 0
