@@ -45,6 +45,7 @@ from campaigns.models import (
     Objective,
 )
 from delivery import auction, demo, engine, fx
+from delivery.index import BidKind
 from delivery.request import Decision, Win
 from delivery.scoring import DEFAULT_PRIOR_CTR, DEFAULT_PRIOR_CVR, Scorer
 from delivery.simulator import outcomes, truth
@@ -229,6 +230,33 @@ def _creative(
 # Ranking, compared
 
 
+@dataclass(slots=True)
+class Totals:
+    """What the ads of one kind of bid earned."""
+
+    impressions: int = 0
+    spend_usd_micros: float = 0.0  # expected, for ads billed per click
+    expected_clicks: float = 0.0
+    expected_conversions: float = 0.0
+
+    @property
+    def clicks_per_dollar(self) -> float:
+        return self.expected_clicks / (self.spend_usd_micros / 1e6) if self.spend_usd_micros else 0.0
+
+    @property
+    def conversions_per_dollar(self) -> float:
+        return self.expected_conversions / (self.spend_usd_micros / 1e6) if self.spend_usd_micros else 0.0
+
+
+# What each kind of bid buys: CPM bids impressions, CPC bids clicks, target CPA bids conversions.
+GOALS = {
+    BidKind.CPM: "impressions",
+    BidKind.AUTO: "impressions",
+    BidKind.CPC: "clicks",
+    BidKind.CPA: "conversions",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class RankingResult:
     """What one scorer's ranking of the same traffic earns, by the ground truth."""
@@ -239,6 +267,9 @@ class RankingResult:
     spend_usd_micros: int  # what the advertisers pay for them (per click: expected), in USD
     expected_clicks: float  # the truth's click probabilities, summed
     expected_conversions: float  # click x conversion probabilities, summed
+    by_goal: dict[
+        str, Totals
+    ]  # the same, for the ads of the bids buying "impressions", "clicks", "conversions"
 
     @property
     def clicks_per_dollar(self) -> float:
@@ -288,6 +319,8 @@ def _rank(name: str, world: World, *, start: datetime, hours: int, volume: int, 
     seen: Counter[tuple[str, int, int]] = Counter()  # (person, campaign, UTC day): ads shown so far
     requests = impressions = spend = 0
     clicks = conversions = 0.0
+    by_goal = {goal: Totals() for goal in dict.fromkeys(GOALS.values())}
+    snapshot = engine.snapshot()
     for hour in range(hours):
         hour_start = start + timedelta(hours=hour)
         n = traffic_module.hourly_volume(world, hour_start, volume)
@@ -305,7 +338,13 @@ def _rank(name: str, world: World, *, start: datetime, hours: int, volume: int, 
         )
         clicks += float(p_click.sum())
         conversions += float((p_click * p_conversion).sum())
-    return RankingResult(name, requests, impressions, spend, clicks, conversions)
+        for win, click, conversion in zip(wins, p_click.tolist(), p_conversion.tolist(), strict=True):
+            totals = by_goal[GOALS[int(snapshot.bid_kind[snapshot.row_of_ad_group[win.ad_group_id]])]]
+            totals.impressions += 1
+            totals.spend_usd_micros += _expected_charge(win, click)
+            totals.expected_clicks += click
+            totals.expected_conversions += click * conversion
+    return RankingResult(name, requests, impressions, spend, clicks, conversions, by_goal)
 
 
 def _expected_charge(win: Win, p_click: float) -> float:

@@ -21,7 +21,9 @@ Then the costs:
 - training on 5 million rows (the week's encoded rows drawn with replacement, labels drawn again
   from the truth), within 10 minutes; the peak memory of the process while it trains;
 - ranking: a day after the week, the same requests decided with the priors alone and with the
-  models; clicks and conversions the truth expects, per dollar spent.
+  models; what each kind of bid buys, as the truth expects it, per dollar its advertisers pay (as the
+  platform charges: per impression, or per click at the impression's price over pCTR): clicks for
+  CPC bids, conversions for target CPA bids.
 """
 
 from __future__ import annotations
@@ -273,23 +275,41 @@ def ranking_figures(week_end: datetime) -> list[Figure]:
         seed=SEED + 1,
     )
     priors, models = results["priors"], results["models"]
+    clicks, conversions = (
+        (priors.by_goal["clicks"], models.by_goal["clicks"]),
+        (
+            priors.by_goal["conversions"],
+            models.by_goal["conversions"],
+        ),
+    )
+    expect(min(t.impressions for t in (*clicks, *conversions)) > 0, "CPC and target CPA ads were shown")
+
+    def dollars(totals: model_world.Totals) -> str:
+        return f"${totals.spend_usd_micros / 1e6:,.2f} on {totals.impressions:,} ads"
+
     return [
         Figure(
-            "ranking with the models: clicks per dollar, over the priors'",
-            models.clicks_per_dollar / priors.clicks_per_dollar,
+            "ranking with the models: clicks per dollar of CPC bids, over the priors'",
+            clicks[1].clicks_per_dollar / clicks[0].clicks_per_dollar,
             "x",
             minimum=1.0,
-            note=f"models {models.clicks_per_dollar:.3f}, priors {priors.clicks_per_dollar:.3f} expected "
-            f"clicks per dollar; spend ${models.spend_usd_micros / 1e6:,.2f} vs "
-            f"${priors.spend_usd_micros / 1e6:,.2f}",
+            note=f"models {clicks[1].clicks_per_dollar:.3f} ({clicks[1].expected_clicks:,.0f} clicks, "
+            f"{dollars(clicks[1])}), priors {clicks[0].clicks_per_dollar:.3f} "
+            f"({clicks[0].expected_clicks:,.0f} clicks, {dollars(clicks[0])}); the same day's requests, "
+            "clicks as the truth expects them",
         ),
         Figure(
-            "ranking with the models: conversions per dollar, over the priors'",
-            models.conversions_per_dollar / priors.conversions_per_dollar,
+            "ranking with the models: conversions per dollar of target CPA bids, over the priors'",
+            conversions[1].conversions_per_dollar / conversions[0].conversions_per_dollar,
             "x",
             minimum=1.0,
-            note=f"models {models.conversions_per_dollar:.4f}, priors {priors.conversions_per_dollar:.4f} "
-            "expected conversions per dollar, on the same day's requests",
+            note=f"models {conversions[1].conversions_per_dollar:.4f} "
+            f"({conversions[1].expected_conversions:,.1f} conversions, {dollars(conversions[1])}), "
+            f"priors {conversions[0].conversions_per_dollar:.4f} "
+            f"({conversions[0].expected_conversions:,.1f}, {dollars(conversions[0])}); all bids together: "
+            f"{models.clicks_per_dollar:.3f} against {priors.clicks_per_dollar:.3f} clicks and "
+            f"{models.conversions_per_dollar:.4f} against {priors.conversions_per_dollar:.4f} conversions "
+            "per dollar",
         ),
     ]
 

@@ -260,6 +260,11 @@ def test_rankings_are_compared_on_the_same_traffic_and_nothing_is_written(settin
     assert prior.spend_usd_micros == prior.impressions * 2_250
     assert eager.spend_usd_micros == pytest.approx(eager.expected_clicks * 300_000, abs=1)
     assert eager.expected_clicks != prior.expected_clicks
+    # By what each kind of bid buys: the CPM ad at the prior, the CPC ad with the eager scorer.
+    assert prior.by_goal["impressions"].impressions == prior.impressions
+    assert eager.by_goal["clicks"].impressions == eager.impressions
+    assert eager.by_goal["clicks"].spend_usd_micros == pytest.approx(eager.spend_usd_micros, abs=1)
+    assert eager.by_goal["clicks"].expected_clicks == pytest.approx(eager.expected_clicks)
     # Nothing written.
     assert not DecisionEvent.objects.exists() and not TruthEvent.objects.exists()
     assert redis_client.dbsize() == 0
