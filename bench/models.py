@@ -44,7 +44,7 @@ from delivery.models import ModelVersion
 from delivery.scoring import PriorScorer
 
 SEED = 7
-REQUESTS_PER_HOUR = int(os.environ.get("BENCH_MODEL_REQUESTS_PER_HOUR", "12000"))
+REQUESTS_PER_HOUR = int(os.environ.get("BENCH_MODEL_REQUESTS_PER_HOUR", "30000"))
 DAYS = 7
 TRAINING_ROWS = int(os.environ.get("BENCH_MODEL_TRAINING_ROWS", "5000000"))
 SCORING_ROWS = 100_000

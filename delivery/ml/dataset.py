@@ -3,11 +3,13 @@
 - pCTR: every valid impression (a decision whose impression was counted, not a test), labelled by
   whether a valid click followed. An impression becomes a row once `ML_CLICK_LABEL_HOURS` have passed
   since it: most clicks come within seconds, and a later one would count as a negative.
-- pCVR: every valid click, labelled by whether a counted conversion was attributed to it within
-  `ML_CONVERSION_LABEL_HOURS` of the click. Conversions come minutes to days after the click, so a
-  click becomes a row only once that window has closed; a conversion after it counts as a
-  negative (the fixed-window labelling of delayed feedback, Chapelle, KDD 2014). The window is at
-  most the campaign's click attribution window.
+- pCVR: every valid click of an advertiser that tracks conversions (has a conversion event; the
+  clicks of one that does not are unlabelled, not negatives), labelled by whether a counted
+  conversion was attributed to it within `ML_CONVERSION_LABEL_HOURS` (24) of the click.
+  Conversions come minutes to days after the click, so a click becomes a row only once that window
+  has closed; a conversion after it counts as a negative (the fixed-window labelling of delayed
+  feedback, Chapelle, KDD 2014). Attribution only credits clicks within their event's click window,
+  a day or more.
 
 The rows are read with a server-side cursor, a chunk at a time, straight into arrays (`Inputs` of
 delivery.ml.features, whose definition serving shares), ordered by time. The simulator's ground truth
@@ -60,6 +62,7 @@ JOIN delivery_impression i ON i.event_id = d.event_id AND i.decided_at = d.decid
 LEFT JOIN delivery_truth t ON t.event_id = d.event_id AND t.decided_at = d.decided_at
 WHERE d.decided_at >= %(start)s AND d.decided_at < %(end)s AND NOT d.test
   AND c.ivt_reason = '' AND i.ivt_reason = '' AND c.at < %(closed)s
+  AND EXISTS (SELECT 1 FROM campaigns_conversionevent e WHERE e.advertiser_id = d.advertiser_id)
 ORDER BY d.at
 """  # noqa: S608
 
