@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -257,27 +257,14 @@ GOALS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class RankingResult:
-    """What one scorer's ranking of the same traffic earns, by the ground truth."""
+@dataclass(slots=True)
+class RankingResult(Totals):
+    """What one scorer's ranking of the same traffic earns, by the ground truth: in all (each ad won
+    counted as shown), and for the ads of the bids buying "impressions", "clicks", "conversions"."""
 
-    scorer: str
-    requests: int
-    impressions: int  # ads won, each counted as shown
-    spend_usd_micros: int  # what the advertisers pay for them (per click: expected), in USD
-    expected_clicks: float  # the truth's click probabilities, summed
-    expected_conversions: float  # click x conversion probabilities, summed
-    by_goal: dict[
-        str, Totals
-    ]  # the same, for the ads of the bids buying "impressions", "clicks", "conversions"
-
-    @property
-    def clicks_per_dollar(self) -> float:
-        return self.expected_clicks / (self.spend_usd_micros / 1e6) if self.spend_usd_micros else 0.0
-
-    @property
-    def conversions_per_dollar(self) -> float:
-        return self.expected_conversions / (self.spend_usd_micros / 1e6) if self.spend_usd_micros else 0.0
+    scorer: str = ""
+    requests: int = 0
+    by_goal: dict[str, Totals] = field(default_factory=dict)
 
 
 def compare_ranking(
@@ -344,7 +331,15 @@ def _rank(name: str, world: World, *, start: datetime, hours: int, volume: int, 
             totals.spend_usd_micros += _expected_charge(win, click)
             totals.expected_clicks += click
             totals.expected_conversions += click * conversion
-    return RankingResult(name, requests, impressions, spend, clicks, conversions, by_goal)
+    return RankingResult(
+        impressions=impressions,
+        spend_usd_micros=spend,
+        expected_clicks=clicks,
+        expected_conversions=conversions,
+        scorer=name,
+        requests=requests,
+        by_goal=by_goal,
+    )
 
 
 def _expected_charge(win: Win, p_click: float) -> float:

@@ -336,7 +336,7 @@ def _read(client: redis.Redis, consumer: str, batch_size: int, claim_idle_ms: in
 
 
 @contextmanager
-def _without_cycle_collection() -> Iterator[None]:
+def without_cycle_collection() -> Iterator[None]:
     """A drain allocates millions of short-lived tuples and none in a cycle: reference counting
     frees them all. The cycle collector, counting those allocations, would walk the worker's whole
     heap again and again for nothing, a third of the drain's CPU."""
@@ -377,7 +377,7 @@ def drain(
 
     # The next batch is read and parsed in a thread while this one is written: PostgreSQL works
     # on its INSERT with the GIL released, and Redis and the checks take about as long again.
-    with _without_cycle_collection(), ThreadPoolExecutor(1, thread_name_prefix="ingest-read") as reader:
+    with without_cycle_collection(), ThreadPoolExecutor(1, thread_name_prefix="ingest-read") as reader:
         taken = 0
         upcoming = reader.submit(read_and_parse) if more(taken) else None
         while upcoming is not None and (batch := upcoming.result()) is not None:

@@ -37,11 +37,8 @@ the history but before now has, and is.
 
 from __future__ import annotations
 
-import gc
-import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -53,7 +50,6 @@ from numpy.random import PCG64, Generator
 
 from campaigns.models import ConversionEvent
 from delivery import engine, gate, ingest
-from delivery.conversions import ConversionError, receive
 from delivery.event_rows import KINDS, Kind, Window
 from delivery.hot import redis_client
 from delivery.index import Snapshot
@@ -64,8 +60,6 @@ from delivery.simulator import traffic as traffic_module
 from delivery.simulator.outcomes import Drawn
 from delivery.simulator.traffic import Traffic
 from delivery.simulator.world import DEFAULT_USERS, KIND_HUMAN, World, load_placements
-
-log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000  # requests decided against one gate view: the exposures it reads are this fresh
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -132,7 +126,7 @@ def write_history(
     outcome_rng = Generator(PCG64([seed, int(start.timestamp()), 1]))
     writer = _Writer(seed, window, now, outcome_rng)
     history = History(start=start, hours=hours)
-    with _without_cycle_collection():
+    with ingest.without_cycle_collection():
         for hour in range(hours):
             hour_start = start + timedelta(hours=hour)
             n = traffic_module.hourly_volume(world, hour_start, requests_per_hour)
@@ -242,16 +236,9 @@ class _Writer:
             event = self.conversion_event(win.campaign_id)
             if event is None or occurred_at >= self.now:
                 continue
-            try:
-                received = receive(
-                    event=event, event_id=f"sim-{win.event_id}", occurred_at=occurred_at,
-                    value=f"{value:.2f}", currency=None, click_id=win.event_id, user_key=None,
-                    source="postback", now=occurred_at,
-                )  # fmt: skip
-            except ConversionError as exc:
-                log.info("simulated conversion refused: %s", exc)
-                continue
-            new += not received.duplicate
+            new += outcomes.post_conversion(
+                event, f"sim-{win.event_id}", occurred_at, f"{value:.2f}", win.event_id
+            )
         return new
 
     def conversion_event(self, campaign_id: int) -> ConversionEvent | None:
@@ -278,16 +265,3 @@ def _days(start: datetime, end: datetime) -> Iterator[date]:
     while datetime(day.year, day.month, day.day, tzinfo=UTC) < end:
         yield day
         day += timedelta(days=1)
-
-
-@contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """As the ingestion drains (delivery.ingest): millions of short-lived objects, none in a cycle,
-    which the cycle collector would walk the whole heap again and again for."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

@@ -421,7 +421,6 @@ def report_due_conversions(seed: int, until: datetime) -> int:
     """Post every queued conversion whose time has come; returns how many were new. Each is taken by
     one worker only (ZREM decides), and a postback sent twice would be a duplicate anyway."""
     from campaigns.models import ConversionEvent
-    from delivery.conversions import ConversionError, receive
 
     client = redis_client()
     key = _conversions_key(seed)
@@ -445,16 +444,24 @@ def report_due_conversions(seed: int, until: datetime) -> int:
         if event is None or not event.is_active:
             continue
         occurred_at = datetime.fromtimestamp(data["at"], tz=UTC)
-        try:
-            received = receive(
-                event=event, event_id=data["event_id"], occurred_at=occurred_at, value=data["value"],
-                currency=None, click_id=data["click_id"], user_key=None, source="postback", now=occurred_at,
-            )  # fmt: skip
-        except ConversionError as exc:
-            log.info("simulated conversion refused: %s", exc)
-            continue
-        new += not received.duplicate
+        new += post_conversion(event, data["event_id"], occurred_at, data["value"], data["click_id"])
     return new
+
+
+def post_conversion(event: Any, event_id: str, occurred_at: datetime, value: str, click_id: str) -> bool:
+    """Report a simulated conversion as the advertiser's server would, by postback at its own time
+    (the simulator's clock); whether it was new. One the endpoint refuses is logged."""
+    from delivery.conversions import ConversionError, receive
+
+    try:
+        received = receive(
+            event=event, event_id=event_id, occurred_at=occurred_at, value=value, currency=None,
+            click_id=click_id, user_key=None, source="postback", now=occurred_at,
+        )  # fmt: skip
+    except ConversionError as exc:
+        log.info("simulated conversion refused: %s", exc)
+        return False
+    return not received.duplicate
 
 
 def cost_per_click_micros(win: Win) -> int:
