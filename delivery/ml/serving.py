@@ -62,7 +62,8 @@ class ModelScorer:
         self._signal: int | None = None
         self._checked_at = float("-inf")
         self._failed: set[tuple[str, int]] = set()
-        self._ads: dict[tuple[int, str, int], tuple[np.ndarray, np.ndarray]] = {}
+        # Per model: the snapshot its ads' features were encoded for, and them (and the segments)
+        self._ads: dict[tuple[str, int], tuple[Snapshot, np.ndarray, np.ndarray]] = {}
 
     # Swapping ---------------------------------------------------------------------------------------
 
@@ -119,17 +120,18 @@ class ModelScorer:
         exposures: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         self.refresh()
-        pctr, pcvr = self.priors.score(request, slot, snapshot, creative_rows)
         models = self.models
-        if not models or len(creative_rows) == 0:
-            return pctr, pcvr
+        if "ctr" not in models or "cvr" not in models or len(creative_rows) == 0:
+            pctr, pcvr = self.priors.score(request, slot, snapshot, creative_rows)
+            if not models or len(creative_rows) == 0:
+                return pctr, pcvr
         seen = exposures if exposures is not None else np.zeros(len(creative_rows), dtype=np.int64)
         try:
             if "ctr" in models:
                 pctr = self._predict(models["ctr"], request, slot, snapshot, creative_rows, seen)
             if "cvr" in models:
                 pcvr = self._predict(models["cvr"], request, slot, snapshot, creative_rows, seen)
-        except Exception:
+        except Exception:  # never fail a request over a model: the priors answer
             log.exception("model scoring failed; the priors answer")
             return self.priors.score(request, slot, snapshot, creative_rows)
         return pctr, pcvr
@@ -154,15 +156,13 @@ class ModelScorer:
     def _ad_matrix(self, loaded: Loaded, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
         """The ad's features of every creative of the snapshot under this model, and the creatives'
         segments; made once per snapshot and model."""
-        key = (id(snapshot), loaded.model.kind, loaded.number)
+        key = (loaded.model.kind, loaded.number)
         cached = self._ads.get(key)
-        if cached is not None:
-            return cached
+        if cached is not None and cached[0] is snapshot:
+            return cached[1], cached[2]
         inputs = ad_inputs(snapshot)
         ads = features.encode(inputs, loaded.model.tables, groups=(features.AD_GROUP,))
-        if len(self._ads) > 8:
-            self._ads.clear()
-        self._ads[key] = (ads, inputs.segments)
+        self._ads[key] = (snapshot, ads, inputs.segments)
         return ads, inputs.segments
 
 

@@ -226,3 +226,31 @@ def test_the_engine_ranks_with_the_installed_model_scorer(rows, django_capture_o
     decision = engine.decide(ad_request(slot_for(placement)))
     [win] = decision.wins
     assert 0 < win.pctr < 1
+
+
+def test_both_models_serve_and_a_new_index_snapshot_is_encoded_afresh(
+    rows, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        train.train("ctr", now=NOW, rows=rows)
+        train.train("cvr", now=NOW, rows=rows)
+    scorer = ModelScorer()
+    scorer.refresh(force=True)
+    assert set(scorer.models) == {"ctr", "cvr"}
+    placement = PlacementFactory(floor_cpm_micros=100_000)
+    live_ad_group()
+    first = fresh_index()
+    request = ad_request(slot_for(placement))
+    rows_first = np.arange(len(first.creative_ids))
+    pctr, pcvr = scorer.score(
+        request, slot_for(placement), first, rows_first, np.zeros(len(rows_first), np.int64)
+    )
+    assert len(pctr) == len(pcvr) == 1
+    live_ad_group()  # a creative the models never saw: the "other" category, its prior history
+    second = fresh_index()
+    rows_second = np.arange(len(second.creative_ids))
+    pctr, pcvr = scorer.score(
+        request, slot_for(placement), second, rows_second, np.zeros(len(rows_second), np.int64)
+    )
+    assert len(pctr) == len(pcvr) == 2
+    assert ((pctr > 0) & (pctr < 1) & (pcvr > 0) & (pcvr < 1)).all()
