@@ -271,7 +271,7 @@ ML_CLICK_LABEL_HOURS = env_int("ML_CLICK_LABEL_HOURS", 1)
 ML_CONVERSION_LABEL_HOURS = env_int("ML_CONVERSION_LABEL_HOURS", 24)
 ML_MIN_POSITIVES = env_int("ML_MIN_POSITIVES", 30)
 ML_MAX_ROUNDS = env_int("ML_MAX_ROUNDS", 600)
-ML_TRAINING_THREADS = env_int("ML_TRAINING_THREADS", 0)  # 0: LightGBM's default, every core
+ML_TRAINING_THREADS = env_int("ML_TRAINING_THREADS", 0)  # 0: every core of the machine
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "run" / "celerybeat-schedule")
 
 REST_FRAMEWORK = {

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import time
 from dataclasses import dataclass, replace
@@ -80,7 +81,8 @@ def params(positives: int) -> dict[str, Any]:
         "max_cat_to_onehot": 8,
         "min_data_per_group": 200 if few else 50,
         "max_bin": 255,
-        "num_threads": getattr(settings, "ML_TRAINING_THREADS", 0),
+        # Explicit: scoring in the same process sets LightGBM's default thread count to one.
+        "num_threads": getattr(settings, "ML_TRAINING_THREADS", 0) or os.cpu_count() or 1,
         "verbosity": -1,
         "seed": 7,
         "deterministic": True,
