@@ -254,3 +254,13 @@ def test_both_models_serve_and_a_new_index_snapshot_is_encoded_afresh(
     )
     assert len(pctr) == len(pcvr) == 2
     assert ((pctr > 0) & (pctr < 1) & (pcvr > 0) & (pcvr < 1)).all()
+
+
+def test_the_daily_task_trains_what_it_can_and_says_why_not_the_rest(caplog):
+    from delivery.tasks import train_models
+
+    with caplog.at_level("WARNING", logger="delivery.tasks"):
+        assert train_models(trained_by="beat") == []
+    assert "no new ctr model: no impressions with final labels" in caplog.text
+    assert "no new cvr model: no clicks with final labels" in caplog.text
+    assert not ModelVersion.objects.exists()
