@@ -43,7 +43,6 @@ import numpy as np
 from campaigns.audience import GEOS, TOPIC_KEYWORDS
 from campaigns.targeting import DEVICE_TYPES, INTEREST_SEGMENTS, OPERATING_SYSTEMS
 from delivery import taxonomy
-from delivery.index import FORMATS
 
 SPEC_VERSION = 1
 MAX_CATEGORIES = 1_000
@@ -425,6 +424,3 @@ def encode(
         put("topic_match", ((rows.topics & rows.segments) != 0).astype(np.float64))
         put("exposures", rows.exposures.astype(np.float64))
     return X
-
-
-FORMAT_INDEX = {name: i for i, name in enumerate(FORMATS)}

@@ -9,8 +9,6 @@ web and worker process on every machine loads the same bytes from PostgreSQL.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import models
 from django.db.models import Q
 
@@ -59,6 +57,3 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display().split(':')[0]} v{self.number}"
-
-    def metric(self, name: str) -> Any:
-        return self.metrics.get("holdout", {}).get(name)
