@@ -109,14 +109,20 @@ def test_promotion_and_roll_back_keep_one_active_version(rows):
 
 
 def test_a_first_model_worse_than_the_priors_stays_a_candidate():
-    # Labels unrelated to anything, at the rate the prior says: nothing to learn but noise.
-    ctr = synthetic("ctr", 20_000)
-    rng = np.random.default_rng(5)
-    ctr.label = rng.random(len(ctr)) < 0.0015
-    ctr.truth = np.full(len(ctr), 0.0015)
+    # Labels unrelated to anything; twice the prior's rate while it trains, the prior's own after:
+    # the model learns a rate the holdout no longer has, the prior (banner, 0.15%) has it exactly.
+    ctr = synthetic("ctr", 40_000)
+    rate = np.where(np.arange(len(ctr)) < len(ctr) * 0.8, 0.003, 0.0015)
+    ctr.label = np.random.default_rng(5).random(len(ctr)) < rate
+    ctr.truth = rate
     version = train.train("ctr", now=NOW, rows=(ctr, ctr))
     assert version.status == ModelVersion.Status.CANDIDATE
     assert version.decision.endswith("not better, so the priors keep serving.")
+    mine, priors = (
+        version.metrics["holdout"]["log_loss"],
+        version.metrics["compared_with"]["holdout"]["log_loss"],
+    )
+    assert mine > priors * 1.05  # by a margin no machine's rounding can cross
     assert registry.active("ctr") is None
 
 
