@@ -62,8 +62,8 @@ class ModelScorer:
         self._signal: int | None = None
         self._checked_at = float("-inf")
         self._failed: set[tuple[str, int]] = set()
-        # Per model: the snapshot its ads' features were encoded for, and them (and the segments)
-        self._ads: dict[tuple[str, int], tuple[Snapshot, np.ndarray, np.ndarray]] = {}
+        # Per model: the snapshot its ads' features were encoded for, and them
+        self._ads: dict[tuple[str, int], tuple[Snapshot, np.ndarray]] = {}
 
     # Swapping ---------------------------------------------------------------------------------------
 
@@ -127,43 +127,52 @@ class ModelScorer:
                 return pctr, pcvr
         seen = exposures if exposures is not None else np.zeros(len(creative_rows), dtype=np.int64)
         try:
+            # The request's inputs once for both models; the ads' segments are the snapshot's.
+            inputs = request_inputs(request, slot, snapshot_segments(snapshot)[creative_rows], seen)
             if "ctr" in models:
-                pctr = self._predict(models["ctr"], request, slot, snapshot, creative_rows, seen)
+                pctr = self._predict(models["ctr"], inputs, snapshot, creative_rows)
             if "cvr" in models:
-                pcvr = self._predict(models["cvr"], request, slot, snapshot, creative_rows, seen)
+                pcvr = self._predict(models["cvr"], inputs, snapshot, creative_rows)
         except Exception:  # never fail a request over a model: the priors answer
             log.exception("model scoring failed; the priors answer")
             return self.priors.score(request, slot, snapshot, creative_rows)
         return pctr, pcvr
 
     def _predict(
-        self,
-        loaded: Loaded,
-        request: AdRequest,
-        slot: Slot,
-        snapshot: Snapshot,
-        creative_rows: np.ndarray,
-        exposures: np.ndarray,
+        self, loaded: Loaded, inputs: features.Inputs, snapshot: Snapshot, creative_rows: np.ndarray
     ) -> np.ndarray:
-        ads, segments = self._ad_matrix(loaded, snapshot)
-        X = ads[creative_rows]
-        inputs = request_inputs(request, slot, segments[creative_rows], exposures)
+        X = self._ad_matrix(loaded, snapshot)[creative_rows]
         features.encode(
             inputs, loaded.model.tables, groups=(features.REQUEST_GROUP, features.PAIR_GROUP), out=X
         )
         return loaded.model.predict(X)
 
-    def _ad_matrix(self, loaded: Loaded, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
-        """The ad's features of every creative of the snapshot under this model, and the creatives'
-        segments; made once per snapshot and model."""
+    def _ad_matrix(self, loaded: Loaded, snapshot: Snapshot) -> np.ndarray:
+        """The ad's features of every creative of the snapshot under this model; made once per
+        snapshot and model."""
         key = (loaded.model.kind, loaded.number)
         cached = self._ads.get(key)
         if cached is not None and cached[0] is snapshot:
-            return cached[1], cached[2]
-        inputs = ad_inputs(snapshot)
-        ads = features.encode(inputs, loaded.model.tables, groups=(features.AD_GROUP,))
-        self._ads[key] = (snapshot, ads, inputs.segments)
-        return ads, inputs.segments
+            return cached[1]
+        ads = features.encode(ad_inputs(snapshot), loaded.model.tables, groups=(features.AD_GROUP,))
+        self._ads[key] = (snapshot, ads)
+        return ads
+
+
+_segments: tuple[Snapshot, np.ndarray] | None = None
+
+
+def snapshot_segments(snapshot: Snapshot) -> np.ndarray:
+    """The segments each creative of the snapshot is about (a mask each), made once per snapshot."""
+    global _segments  # one entry: the snapshot serving now
+    cached = _segments
+    if cached is not None and cached[0] is snapshot:
+        return cached[1]
+    masks = np.array(
+        [features.creative_mask(info.categories) for info in snapshot.creative_list], dtype=np.int64
+    )
+    _segments = (snapshot, masks)
+    return masks
 
 
 def ad_inputs(snapshot: Snapshot) -> features.Inputs:
@@ -186,7 +195,7 @@ def ad_inputs(snapshot: Snapshot) -> features.Inputs:
         weekday=empty,
         format=snapshot.creative_format.astype(np.int64),
         size=snapshot.creative_size.astype(np.int64),
-        segments=np.array([features.creative_mask(info.categories) for info in infos], dtype=np.int64),
+        segments=snapshot_segments(snapshot),
         advertiser=np.array([info.advertiser_id for info in infos], dtype=np.int64),
         campaign=np.array([info.campaign_id for info in infos], dtype=np.int64),
         ad_group=np.array([info.ad_group_id for info in infos], dtype=np.int64),

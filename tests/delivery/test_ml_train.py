@@ -16,6 +16,7 @@ from delivery import engine
 from delivery.ml import artifact, dataset, features, registry, train
 from delivery.ml.serving import ModelScorer
 from delivery.models import ModelVersion
+from delivery.scoring import PriorScorer
 from tests.delivery.serving import ad_request, fresh_index, live_ad_group, slot_for
 from tests.factories import PlacementFactory
 
@@ -221,17 +222,24 @@ def test_missing_features_are_scored_not_refused(rows):
 
 
 def test_the_engine_ranks_with_the_installed_model_scorer(rows, django_capture_on_commit_callbacks):
+    assert isinstance(engine._state.scorer, ModelScorer)  # what the app installs
     with django_capture_on_commit_callbacks(execute=True):
         train.train("ctr", now=NOW, rows=rows)
     placement = PlacementFactory(floor_cpm_micros=100_000)
     live_ad_group()
     fresh_index()
-    scorer = engine._state.scorer
-    assert isinstance(scorer, ModelScorer)
+    scorer = ModelScorer()  # a fresh one: the app's outlives this test's database
     scorer.refresh(force=True)
-    decision = engine.decide(ad_request(slot_for(placement)))
+    previous = engine.set_scorer(scorer)
+    try:
+        decision = engine.decide(ad_request(slot_for(placement)))
+    finally:
+        engine.set_scorer(previous)
     [win] = decision.wins
-    assert 0 < win.pctr < 1
+    prior_ctr, _ = PriorScorer().score(
+        decision.request, slot_for(placement), engine.snapshot(), np.array([0])
+    )
+    assert 0 < win.pctr < 1 and win.pctr != pytest.approx(float(prior_ctr[0]))
 
 
 def test_both_models_serve_and_a_new_index_snapshot_is_encoded_afresh(
