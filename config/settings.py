@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "accounts",
     "campaigns",
     "delivery",
+    "reporting",
 ]
 
 MIDDLEWARE = [
@@ -256,6 +257,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "delivery.tasks.train_models",
         "schedule": crontab(hour=3, minute=23),
         "options": {"expires": 6 * 3600},
+    },
+    # Reporting: the hours whose raw events changed are rolled up again (reporting.rollup).
+    "roll-up-reports": {
+        "task": "reporting.tasks.roll_up",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
     },
     # Tomorrow's event partitions made ahead of time; partitions past retention dropped.
     "maintain-partitions": {

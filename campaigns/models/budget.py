@@ -62,6 +62,7 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["campaign", "day"]),
             models.Index(fields=["advertiser", "day"]),
+            models.Index(fields=["at"], name="ledger_entry_at"),  # an hour's rollup (reporting)
         ]
         constraints = [
             models.UniqueConstraint(fields=["event_id"], name="ledger_entry_one_per_event"),

@@ -201,6 +201,10 @@ class Conversion(models.Model):
                 name="conversion_campaign_time",
                 condition=Q(campaign__isnull=False),
             ),
+            # An hour's rollup reads the conversions credited to the hour's clicks and impressions.
+            models.Index(
+                fields=["touch_at"], name="conversion_touch_time", condition=Q(touch_at__isnull=False)
+            ),
         ]
         constraints = [
             # De-duplication: one conversion per event id of an event, however often it is sent.

@@ -95,6 +95,8 @@ class ImpressionEvent(models.Model):
 
     class Meta:
         db_table = "delivery_impression"
+        # Reporting rolls up the impressions that happened in an hour (reporting.rollup).
+        indexes = [models.Index(fields=["at"], name="delivery_impression_at")]
 
     def __str__(self) -> str:
         return f"impression {self.event_id}"
@@ -112,6 +114,7 @@ class ClickEvent(models.Model):
 
     class Meta:
         db_table = "delivery_click"
+        indexes = [models.Index(fields=["at"], name="delivery_click_at")]
 
     def __str__(self) -> str:
         return f"click {self.event_id}"
