@@ -20,6 +20,7 @@ urlpatterns = [
     path("a/<int:advertiser_id>/", include("campaigns.urls")),
     path("a/<int:advertiser_id>/", include("accounts.settings_pages")),
     path("a/<int:advertiser_id>/", include("delivery.views")),
+    path("a/<int:advertiser_id>/", include("reporting.urls")),
 ]
 
 if settings.DEBUG:
