@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from accounts.models import Advertiser
 
@@ -32,14 +32,28 @@ def _nothing(
     return {}
 
 
+def _never() -> datetime | None:
+    return None
+
+
 _source: MetricsSource = _nothing
+_as_of: Callable[[], datetime | None] = _never
 
 
-def set_metrics_source(source: MetricsSource) -> MetricsSource:
-    """Install the reader of campaign figures; returns the one it replaces."""
-    global _source
-    previous, _source = _source, source
+def set_metrics_source(
+    source: MetricsSource, as_of: Callable[[], datetime | None] = _never
+) -> tuple[MetricsSource, Callable[[], datetime | None]]:
+    """Install the reader of campaign figures and of the time they are complete up to; returns
+    the pair it replaces."""
+    global _source, _as_of
+    previous = (_source, _as_of)
+    _source, _as_of = source, as_of
     return previous
+
+
+def figures_as_of() -> datetime | None:
+    """Every event before this time is in the figures (None: not known yet)."""
+    return _as_of()
 
 
 def campaign_figures(

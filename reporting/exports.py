@@ -29,7 +29,8 @@ def records(table: Table, *, with_total: bool = True) -> list[list[Any]]:
     rows = [
         [cell.export(column) for cell, column in zip(row, table.columns, strict=True)] for row in table.rows
     ]
-    if with_total and table.rows:
+    # Without dimensions the total row is the whole report (a totals-only API request or schedule).
+    if with_total and (table.rows or not table.dimension_count):
         rows.append(
             [
                 cell.export(column) if column.numeric else cell.text

@@ -15,8 +15,9 @@ def connect() -> None:
     post_save.connect(_zone_changed, sender=Advertiser, dispatch_uid="reporting-zone-after")
     from campaigns import reports
     from reporting.ads_manager import campaign_metrics
+    from reporting.rollup import watermark
 
-    reports.set_metrics_source(campaign_metrics)
+    reports.set_metrics_source(campaign_metrics, watermark)
 
 
 def _remember_zone(instance: Advertiser, **kwargs: Any) -> None:

@@ -122,19 +122,21 @@ class DailyRollup(Measures):
 
 
 class DirtyHour(models.Model):
-    """An hour whose raw events changed since its last rollup. Database triggers on the event
-    tables, the ledger and the conversions mark it (migration 0001), whoever writes them; `seq`
-    changes with every mark, so a rollup clears only the mark it has read, never a newer one."""
+    """A mark: the hour's raw events changed since its last rollup. Database triggers on the event
+    tables, the ledger and the conversions add one per hour a statement touches (migration 0002),
+    whoever writes them. Marks are only ever added and deleted, never updated: concurrent writers
+    never wait on each other for one, and a rollup deletes only the marks it saw before it read
+    the hour, so a mark committed meanwhile stays for the next run."""
 
-    hour = models.DateTimeField(primary_key=True)
-    seq = models.BigIntegerField()
+    hour = models.DateTimeField()
     marked_at = models.DateTimeField()
 
     class Meta:
         db_table = "reporting_dirty_hour"
+        indexes = [models.Index(fields=["hour"], name="reporting_dirty_hour_hour")]
 
     def __str__(self) -> str:
-        return f"{self.hour:%Y-%m-%d %H}h (mark {self.seq})"
+        return f"{self.hour:%Y-%m-%d %H}h marked at {self.marked_at}"
 
 
 class RollupState(models.Model):
@@ -209,3 +211,42 @@ class ScheduledReport(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ReachSketch(models.Model):
+    """The people a campaign reached in one UTC hour of one advertiser day, as a HyperLogLog
+    sketch (reporting.reach): 2,048 one-byte registers. Reach is not additive, so it cannot be a
+    column of the rollups above; sketches are, by taking the larger register. Campaign grain only:
+    reach by country or creative would multiply the sketches by hundreds."""
+
+    hour = models.DateTimeField()
+    day = models.DateField()
+    advertiser_id = models.BigIntegerField()
+    campaign_id = models.BigIntegerField()
+    registers = models.BinaryField()
+
+    class Meta:
+        db_table = "reporting_reach_hourly"
+        indexes = [models.Index(fields=["hour"], name="reporting_reach_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h reach of campaign {self.campaign_id}"
+
+
+class DailyReachSketch(models.Model):
+    """A campaign's advertiser day of reach: its hours' sketches merged. What the dashboards read."""
+
+    day = models.DateField()
+    advertiser_id = models.BigIntegerField()
+    campaign_id = models.BigIntegerField()
+    registers = models.BinaryField()
+
+    class Meta:
+        db_table = "reporting_reach_daily"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign_id", "day"], name="reporting_reach_daily_unique")
+        ]
+        indexes = [models.Index(fields=["advertiser_id", "day"], name="reporting_reach_advertiser")]
+
+    def __str__(self) -> str:
+        return f"{self.day} reach of campaign {self.campaign_id}"

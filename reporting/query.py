@@ -337,6 +337,12 @@ def run(spec: Spec) -> list[Row]:
     return [row for row in rows if row.totals != ZERO]
 
 
+def check(spec: Spec) -> None:
+    """Raise the ReportError run() would, without running it (the report API decides how to answer,
+    inline or as a job, before it runs anything)."""
+    _check_zone(spec)
+
+
 def totals(spec: Spec) -> Totals:
     """The range's totals (the spec's dimensions are ignored)."""
     return run(spec.but(dimensions=()))[0].totals

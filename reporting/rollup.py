@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from delivery.models.events import retention_days
+from reporting import reach
 
 logger = logging.getLogger(__name__)
 
@@ -143,8 +144,8 @@ def frozen_before(now: datetime | None = None) -> datetime:
 
 
 def rebuild_hour(hour: datetime, *, now: datetime | None = None) -> HourResult:
-    """Roll up one UTC hour again, from the raw events: idempotent. Clears the hour's dirty mark
-    as it was when the rebuild began (a mark made meanwhile stays, for the next run)."""
+    """Roll up one UTC hour again, from the raw events: idempotent. Deletes the hour's marks that
+    were there when the rebuild began (one committed meanwhile stays, for the next run)."""
     start = floor_hour(hour)
     if start < frozen_before(now):
         with connection.cursor() as cursor:
@@ -154,8 +155,8 @@ def rebuild_hour(hour: datetime, *, now: datetime | None = None) -> HourResult:
     params = {"start": start, "end": start + HOUR}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
-        cursor.execute("SELECT seq FROM reporting_dirty_hour WHERE hour = %s", [start])
-        mark = cursor.fetchone()
+        cursor.execute("SELECT id FROM reporting_dirty_hour WHERE hour = %s", [start])
+        marks = [row[0] for row in cursor.fetchall()]
         cursor.execute(
             "DELETE FROM reporting_hourly WHERE hour = %(start)s RETURNING day, campaign_id", params
         )
@@ -168,6 +169,7 @@ def rebuild_hour(hour: datetime, *, now: datetime | None = None) -> HourResult:
         touched.update(cursor.fetchall())
         cursor.execute("DELETE FROM reporting_creative_hourly WHERE hour = %(start)s", params)
         cursor.execute(_REBUILD_CREATIVE, params)
+        reach.rebuild_hour(cursor, start, set(touched))
         if touched:
             days, campaigns = zip(*sorted(touched), strict=True)
             pairs = {"days": list(days), "campaigns": list(campaigns)}
@@ -180,8 +182,8 @@ def rebuild_hour(hour: datetime, *, now: datetime | None = None) -> HourResult:
                 pairs,
             )
             cursor.execute(_REBUILD_DAILY, pairs)
-        if mark is not None:
-            cursor.execute("DELETE FROM reporting_dirty_hour WHERE hour = %s AND seq = %s", [start, mark[0]])
+        if marks:
+            cursor.execute("DELETE FROM reporting_dirty_hour WHERE id = ANY(%s)", [marks])
     return HourResult(start, rows, time.perf_counter() - began)
 
 
@@ -198,11 +200,13 @@ class RunResult:
 def roll_up(*, budget_seconds: float = 50.0, now: datetime | None = None) -> RunResult:
     """Rebuild the dirty hours, newest first, for at most about `budget_seconds`; then move the
     watermark if nothing marked before this run began is left."""
-    began_at = timezone.now()
     began = time.perf_counter()
     result = RunResult()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT hour FROM reporting_dirty_hour ORDER BY hour DESC")
+        # The database's clock, the one the marks are made by.
+        cursor.execute("SELECT clock_timestamp()")
+        began_at = cursor.fetchone()[0]
+        cursor.execute("SELECT DISTINCT hour FROM reporting_dirty_hour ORDER BY hour DESC")
         hours = [row[0] for row in cursor.fetchall()]
     for hour in hours:
         if time.perf_counter() - began > budget_seconds:
@@ -210,7 +214,8 @@ def roll_up(*, budget_seconds: float = 50.0, now: datetime | None = None) -> Run
         result.hours.append(rebuild_hour(hour, now=now))
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*), count(*) FILTER (WHERE marked_at < %s) FROM reporting_dirty_hour", [began_at]
+            "SELECT count(DISTINCT hour), count(*) FILTER (WHERE marked_at < %s) FROM reporting_dirty_hour",
+            [began_at],
         )
         pending, older = cursor.fetchone()
         result.pending = pending
@@ -244,10 +249,9 @@ def mark_hours(start: datetime, end: datetime) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            INSERT INTO reporting_dirty_hour (hour, seq, marked_at)
-            SELECT h, nextval('reporting_dirty_seq'), now()
+            INSERT INTO reporting_dirty_hour (hour, marked_at)
+            SELECT h, now()
             FROM generate_series(%s::timestamptz, %s::timestamptz - interval '1 hour', interval '1 hour') h
-            ON CONFLICT (hour) DO UPDATE SET seq = EXCLUDED.seq, marked_at = EXCLUDED.marked_at
             """,
             [floor_hour(start), end],
         )
@@ -267,11 +271,9 @@ def mark_advertiser_hours(advertiser_id: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            INSERT INTO reporting_dirty_hour (hour, seq, marked_at)
-            SELECT hour, nextval('reporting_dirty_seq'), now()
-            FROM (SELECT DISTINCT hour FROM reporting_creative_hourly
-                  WHERE advertiser_id = %s AND hour >= %s) hours
-            ON CONFLICT (hour) DO UPDATE SET seq = EXCLUDED.seq, marked_at = EXCLUDED.marked_at
+            INSERT INTO reporting_dirty_hour (hour, marked_at)
+            SELECT DISTINCT hour, now() FROM reporting_creative_hourly
+            WHERE advertiser_id = %s AND hour >= %s
             """,
             [advertiser_id, frozen_before()],
         )

@@ -2,15 +2,15 @@
 actions, the campaign setup steps (objective, then budget and schedule: a draft is saved; the ad
 group and creative steps are their own pages) and the campaign's page.
 
-Metric columns come from get_campaign_metrics(): spend from the ledger, conversions as attributed;
-impressions and clicks stay zero until the reporting rollups count them (never invented numbers).
+Metric columns come from get_campaign_metrics(): the reporting rollups (campaigns.reports), as the
+dashboards count them; only "spent today", the budget's own figure, is read live from the ledger.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,7 +29,7 @@ from accounts.audit import Actor
 from accounts.models import Advertiser
 from accounts.money import format_micros
 from accounts.pages import advertiser_page
-from campaigns import services
+from campaigns import reports, services
 from campaigns.forms.campaign import (
     OBJECTIVE_HELP,
     RANGES,
@@ -47,7 +47,6 @@ from campaigns.models import (
     DeliveryState,
     Objective,
     RejectionReason,
-    conversions_by_campaign,
 )
 from campaigns.models.budget import Spend, spend_and_today
 from campaigns.models.campaign import recent_days_prefetch
@@ -122,47 +121,29 @@ NO_SPEND = Spend(0, 0)
 def get_campaign_metrics(
     advertiser: Advertiser, campaign_ids: list[int], range_: DateRange
 ) -> dict[int, Metrics]:
-    """Spend, impressions, clicks and conversions of each campaign in the range (spend today too),
-    in a fixed number of grouped queries whatever the number of campaigns.
+    """Spend, impressions, clicks and conversions of each campaign in the range, and its spend
+    today, in a fixed number of grouped queries whatever the number of campaigns.
 
-    Spend is the ledger's net (charges less credits) on the advertiser's days; conversions are those
-    attributed to the campaign that happened within the range's days. Impressions and clicks are not
-    rolled up yet: zero, not estimated."""
+    The range's figures are the reporting rollups' (net spend, conversions at the time of the ad
+    they are credited to), as fresh as their watermark. Spend today is the ledger's, live: it is
+    what the daily budget is measured against."""
     if not campaign_ids:
         return {}
     today = advertiser.local_today()
-    spend = spend_and_today(dict.fromkeys(campaign_ids, today), since=range_.start, until=range_.end)
-    conversions = conversions_by_campaign(
-        campaign_ids, day_start(range_.start, advertiser), day_end(range_.end, advertiser)
-    )
+    spend_today = spend_and_today(dict.fromkeys(campaign_ids, today), since=today, until=today)
+    figures = reports.campaign_figures(advertiser, campaign_ids, range_.start, range_.end)
     metrics = {}
     for pk in campaign_ids:
-        in_range, on_today = spend.get(pk, (NO_SPEND, NO_SPEND))
-        converted = conversions.get(pk)
+        _, on_today = spend_today.get(pk, (NO_SPEND, NO_SPEND))
+        figure = figures.get(pk, reports.CampaignFigures())
         metrics[pk] = Metrics(
             spend_today_micros=on_today.net_micros,
-            spend_micros=in_range.net_micros,
-            conversions=converted.conversions if converted else 0,
+            spend_micros=figure.spend_micros,
+            impressions=figure.impressions,
+            clicks=figure.clicks,
+            conversions=figure.conversions,
         )
     return metrics
-
-
-def day_start(day: date, advertiser: Advertiser) -> datetime:
-    """The instant the advertiser's day begins (a custom range may name year 1 or 9999: clamped)."""
-    try:
-        return datetime.combine(day, time.min, advertiser.tz).astimezone(UTC)
-    except OverflowError:
-        if day.year == 1:
-            return datetime.min.replace(tzinfo=UTC)
-        return datetime.max.replace(tzinfo=UTC)
-
-
-def day_end(day: date, advertiser: Advertiser) -> datetime:
-    """The instant the advertiser's day ends: the next one's start (or the end of time for 9999-12-31)."""
-    try:
-        return day_start(day + timedelta(days=1), advertiser)
-    except OverflowError:
-        return datetime.max.replace(tzinfo=UTC)
 
 
 def total(metrics: list[Metrics]) -> Metrics:
@@ -476,6 +457,7 @@ def account_overview(request: HttpRequest, advertiser: Advertiser) -> HttpRespon
             "range": range_,
             "ranges": RANGES,
             "totals": totals,
+            "figures_as_of": reports.figures_as_of(),
             "spend": format_micros(totals.spend_micros, advertiser.currency),
             "ctr": percent(totals.ctr),
             "cpa": format_micros(totals.cpa_micros, advertiser.currency) if totals.cpa_micros else None,
@@ -499,7 +481,13 @@ def account_overview(request: HttpRequest, advertiser: Advertiser) -> HttpRespon
 def campaign_list(request: HttpRequest, advertiser: Advertiser) -> HttpResponse:
     query = CampaignListQuery(request.GET)
     table = campaign_table(request, advertiser, query)
-    context = {"advertiser": advertiser, "query": query, "table": table, "ranges": RANGES}
+    context = {
+        "advertiser": advertiser,
+        "query": query,
+        "table": table,
+        "ranges": RANGES,
+        "figures_as_of": reports.figures_as_of(),
+    }
     if is_htmx(request):
         return render(request, "campaigns/campaigns/list.html#table", context)
     return render(request, "campaigns/campaigns/list.html", context)

@@ -18,12 +18,13 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='DirtyHour',
             fields=[
-                ('hour', models.DateTimeField(primary_key=True, serialize=False)),
-                ('seq', models.BigIntegerField()),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('hour', models.DateTimeField()),
                 ('marked_at', models.DateTimeField()),
             ],
             options={
                 'db_table': 'reporting_dirty_hour',
+                'indexes': [models.Index(fields=['hour'], name='reporting_dirty_hour_hour')],
             },
         ),
         migrations.CreateModel(

@@ -1,15 +1,14 @@
 """Triggers that mark an hour dirty whenever its raw events change, whoever writes them.
 
 One statement-level trigger per table and kind of write, with a transition table: the drain's
-INSERT ... SELECT of thousands of events costs one small upsert per distinct hour, not per row.
+INSERT ... SELECT of thousands of events adds one mark per distinct hour, not per row; a plain
+INSERT, so that drains writing the same hour at once never wait on each other.
 Hours already holding events when this is installed are marked too, so they are rolled up.
 """
 
 from django.db import migrations
 
 MARK = """
-CREATE SEQUENCE reporting_dirty_seq;
-
 -- The time inside a UUIDv7 (its first 48 bits, milliseconds since the epoch): a decision's
 -- decided_at, from the event id that a conversion is credited to.
 CREATE FUNCTION reporting_uuid7_time(u uuid) RETURNS timestamptz
@@ -31,11 +30,8 @@ BEGIN
         hours := format('SELECT %I FROM new_rows', TG_ARGV[0]);
     END IF;
     EXECUTE format(
-        'INSERT INTO reporting_dirty_hour (hour, seq, marked_at)
-         SELECT h, nextval(''reporting_dirty_seq''), now()
-         FROM (SELECT DISTINCT date_trunc(''hour'', t) AS h FROM (%s) AS changed(t) WHERE t IS NOT NULL) AS hs
-         ORDER BY h
-         ON CONFLICT (hour) DO UPDATE SET seq = EXCLUDED.seq, marked_at = EXCLUDED.marked_at',
+        'INSERT INTO reporting_dirty_hour (hour, marked_at)
+         SELECT DISTINCT date_trunc(''hour'', t), now() FROM (%s) AS changed(t) WHERE t IS NOT NULL',
         hours);
     RETURN NULL;
 END
@@ -58,15 +54,14 @@ CREATE TRIGGER reporting_mark_conversions_update AFTER UPDATE ON campaigns_conve
 CREATE TRIGGER reporting_mark_conversions_delete AFTER DELETE ON campaigns_conversion
     REFERENCING OLD TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reporting_mark_hours('touch_at');
 
-INSERT INTO reporting_dirty_hour (hour, seq, marked_at)
-SELECT h, nextval('reporting_dirty_seq'), now()
+INSERT INTO reporting_dirty_hour (hour, marked_at)
+SELECT h, now()
 FROM (
     SELECT date_trunc('hour', at) AS h FROM delivery_impression
     UNION SELECT date_trunc('hour', at) FROM delivery_click
     UNION SELECT date_trunc('hour', at) FROM campaigns_ledgerentry
     UNION SELECT date_trunc('hour', touch_at) FROM campaigns_conversion WHERE touch_at IS NOT NULL
-) AS hs
-ORDER BY h;
+) AS hs;
 """
 
 UNMARK = """
@@ -79,7 +74,6 @@ DROP TRIGGER reporting_mark_conversions_update ON campaigns_conversion;
 DROP TRIGGER reporting_mark_conversions_delete ON campaigns_conversion;
 DROP FUNCTION reporting_mark_hours();
 DROP FUNCTION reporting_uuid7_time(uuid);
-DROP SEQUENCE reporting_dirty_seq;
 """
 
 
