@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.db import connection
@@ -133,7 +133,7 @@ def of(spec: Spec) -> int | None:
     if not can_compute(spec):
         return None
     sql = "SELECT registers FROM reporting_reach_daily WHERE advertiser_id = %s AND day BETWEEN %s AND %s"
-    params: list[object] = [spec.advertiser.pk, spec.start, spec.end]
+    params: list[Any] = [spec.advertiser.pk, spec.start, spec.end]
     if "campaign" in spec.filters:
         sql += " AND campaign_id = ANY(%s)"
         params.append(list(spec.filters["campaign"]))

@@ -154,7 +154,7 @@ def test_every_grain_sums_to_the_raw_events(world, data):
             advertiser = Campaign.objects.get(
                 pk=next(k[3] for k in expected if k[2] == advertiser_id)
             ).advertiser
-            mine = Counter()
+            mine: Counter[str] = Counter()
             for key, counter in expected.items():
                 if key[2] == advertiser_id:
                     mine.update(counter)
