@@ -26,9 +26,9 @@ from django.utils.text import slugify
 from accounts.models import Advertiser
 from accounts.pages import advertiser_page
 from campaigns.models import AdGroup, Campaign, Creative
-from reporting import charts, exports, query, rollup
+from reporting import charts, exports, query, reach, rollup
 from reporting.query import DIMENSION_LABELS, METRIC_LABELS, METRICS, ReportError, Spec, Totals
-from reporting.tables import Table
+from reporting.tables import DEFAULT_METRICS, Table
 from reporting.views import figures
 from reporting.views.params import (
     CHART_FIELDS,
@@ -165,8 +165,9 @@ def report(request: HttpRequest, advertiser: Advertiser, subject: Subject) -> Ht
             chart, series, totals = chart_figures(params, spec, comparison)
             context |= {"chart": chart, "series": table_view("series", series, subject, params)}
         if totals is not None and part in ("page", "body"):
+            people = (reach.of(spec), reach.of(comparison)) if reach.can_compute(spec) else None
             context |= {
-                "figures": figures.headline(*totals, advertiser.currency),
+                "figures": figures.headline(*totals, advertiser.currency, reach=people),
                 "freshness": freshness(advertiser, timezone.now()),
             }
             if subject.kind == "account":
@@ -321,7 +322,7 @@ def table_view(name: str, table: Table, subject: Subject, params: ReportParams) 
     sortable = name == "breakdown"
     headers = []
     for column in table.columns:
-        if not sortable or column.key not in (params.breakdown, *figures.tables.DEFAULT_METRICS):
+        if not sortable or column.key not in (params.breakdown, *DEFAULT_METRICS):
             headers.append(Header(column.label, column.numeric))
             continue
         sorted_here = column.key == table.sort
@@ -399,7 +400,7 @@ def breakdown_tabs(subject: Subject, params: ReportParams) -> list[Tab]:
     dimension itself cannot, so that tab starts in its own default order."""
     tabs = []
     for dimension in BREAKDOWNS[subject.kind]:
-        if params.sort in figures.tables.DEFAULT_METRICS:
+        if params.sort in DEFAULT_METRICS:
             sort, descending = params.sort, params.descending
         else:
             sort, descending = default_sort(dimension)

@@ -13,7 +13,7 @@ from typing import Any
 
 from reporting import query, tables
 from reporting.charts import Series, slot_label
-from reporting.query import DIMENSION_LABELS, METRIC_LABELS, TIME_DIMENSIONS, Spec, Totals
+from reporting.query import DIMENSION_LABELS, METRIC_LABELS, Spec, Totals
 from reporting.tables import Cell, Column, Table, format_metric, metric_kind
 
 HEADLINE = (
@@ -30,7 +30,8 @@ HEADLINE = (
     "roas",
 )
 LOWER_IS_BETTER = frozenset({"cpc", "cpm", "cpa"})
-REACH_NOTE = "Counting distinct people needs who saw each ad; the reports keep hourly sums."
+REACH_NOTE = "Estimated (±2.3%), of people with a cookie or device id."
+NO_REACH_NOTE = "Counted for the account and campaigns only: who was reached is kept by campaign."
 MINUS = "\u2212"
 DASH = "\u2013"
 
@@ -77,30 +78,41 @@ class Figure:
         return f"{self.direction} {self.change.lstrip('+' + MINUS)} from {self.previous}"
 
 
-def headline(current: Totals, previous: Totals, currency: str) -> list[Figure]:
+def headline(
+    current: Totals, previous: Totals, currency: str, *, reach: tuple[int | None, int | None] | None
+) -> list[Figure]:
+    """The headline figures and their change. `reach` is the people reached in each period
+    (reporting.reach), or None where it cannot be counted: then it says so, never an estimate
+    from the other figures."""
     figures = []
     for key in HEADLINE:
         if key == "reach":
-            figures.append(Figure(key, "Reach", "Not available", available=False, note=REACH_NOTE))
+            if reach is None:
+                figures.append(Figure(key, "Reach", "Not available", available=False, note=NO_REACH_NOTE))
+            else:
+                figures.append(replace(figure(key, "Reach", *reach, currency), note=REACH_NOTE))
             continue
-        now, before = current.metric(key), previous.metric(key)
-        change = relative_change(now, before)
-        direction = "" if change is None else "up" if change > 0 else "down" if change < 0 else "flat"
-        verdict = ""
-        if direction in ("up", "down") and key != "spend":  # more spend is neither good nor bad
-            verdict = "good" if (direction == "up") != (key in LOWER_IS_BETTER) else "bad"
-        figures.append(
-            Figure(
-                key,
-                METRIC_LABELS[key],
-                format_metric(key, now, currency),
-                previous=format_metric(key, before, currency),
-                change=format_change(change),
-                direction=direction,
-                verdict=verdict,
-            )
-        )
+        figures.append(figure(key, METRIC_LABELS[key], current.metric(key), previous.metric(key), currency))
     return figures
+
+
+def figure(
+    key: str, label: str, now: int | float | None, before: int | float | None, currency: str
+) -> Figure:
+    change = relative_change(now, before)
+    direction = "" if change is None else "up" if change > 0 else "down" if change < 0 else "flat"
+    verdict = ""
+    if direction in ("up", "down") and key != "spend":  # more spend is neither good nor bad
+        verdict = "good" if (direction == "up") != (key in LOWER_IS_BETTER) else "bad"
+    return Figure(
+        key,
+        label,
+        format_metric(key, now, currency),
+        previous=format_metric(key, before, currency),
+        change=format_change(change),
+        direction=direction,
+        verdict=verdict,
+    )
 
 
 def comparison_metric(sort: str) -> str:
@@ -141,11 +153,10 @@ def breakdown_table(
         Column(f"{metric}_change", f"{label}, change", "ratio"),
     ]
 
-    def extra(current: Cell, before: Totals | None) -> list[Cell]:
-        value = before.metric(metric) if before is not None else None
+    def extra(current: Cell, before: Totals) -> list[Cell]:
+        value = before.metric(metric)
         change = relative_change(current.value, value)
-        shown = format_metric(metric, value, currency) if before is not None else DASH
-        return [Cell(value, shown), Cell(change, format_change(change))]
+        return [Cell(value, format_metric(metric, value, currency)), Cell(change, format_change(change))]
 
     rows = [
         [*row, *extra(row[position], previous.get(earlier(row[0].value), query.ZERO))] for row in table.rows
@@ -203,7 +214,3 @@ def series_table(
         Cell(then, format_metric(metric, then, currency)),
     ]
     return Table(columns, rows, total, sort=grain, descending=False)
-
-
-def is_time(dimension: str) -> bool:
-    return dimension in TIME_DIMENSIONS
