@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 from accounts.api import urls as accounts_api
 from accounts.api.errors import not_found
 from campaigns.api import urls as campaigns_api
+from reporting.api import urls as reporting_api
 
 
 class Router(SimpleRouter):
@@ -22,6 +23,7 @@ READ = ["get", "head"]
 SCHEMA = "api-schema"
 accounts_api.register(router)
 campaigns_api.register(router)
+reporting_api.register(router)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name=SCHEMA),
@@ -37,5 +39,6 @@ urlpatterns = [
         name="api-redoc",
     ),
     *router.urls,
+    *reporting_api.urlpatterns,
     re_path(r"^[\s\S]*$", not_found),  # [\s\S]: a path with an encoded newline is an API path too
 ]

@@ -264,6 +264,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 50},
     },
+    # Scheduled reports emailed once per advertiser day (reporting.schedules); report jobs whose
+    # worker died are failed, old ones deleted (reporting.jobs).
+    "send-scheduled-reports": {
+        "task": "reporting.tasks.send_scheduled_reports",
+        "schedule": timedelta(minutes=15),
+        "options": {"expires": 14 * 60},
+    },
+    "expire-report-jobs": {
+        "task": "reporting.tasks.expire_report_jobs",
+        "schedule": timedelta(minutes=15),
+        "options": {"expires": 14 * 60},
+    },
     # Tomorrow's event partitions made ahead of time; partitions past retention dropped.
     "maintain-partitions": {
         "task": "delivery.tasks.maintain_partitions",
@@ -323,6 +335,24 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Raw event partitions (one per day) older than this are dropped; rollups are kept.
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 90)
 
+# Reports (reporting/): a report API request that may pass this many rows becomes a report job.
+REPORT_INLINE_MAX_ROWS = env_int("REPORT_INLINE_MAX_ROWS", 10_000)
+# Scheduled reports are sent after this hour of the advertiser's day (the night's rollups are in).
+SCHEDULED_REPORTS_SEND_HOUR = env_int("SCHEDULED_REPORTS_SEND_HOUR", 6)
+# The address people reach the Ads Manager at, for links in emails.
+SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+
+# Email (scheduled reports): printed on the console in development, SMTP otherwise.
+_EMAIL_DEFAULT = "console" if DEBUG else "smtp"
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", f"django.core.mail.backends.{_EMAIL_DEFAULT}.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Adwright <reports@localhost>")
+
 # Creative review (campaigns/policy.py): a creative of a trusted advertiser that passes every
 # automatic check is approved without a human; images this close (bits of 64) to one a reviewer
 # rejected are rejected too.
@@ -336,7 +366,8 @@ API_RATE_LIMIT_PER_ADVERTISER = env_int("API_RATE_LIMIT_PER_ADVERTISER", 3000)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Adwright API",
     "DESCRIPTION": (
-        "Manage advertiser accounts, campaigns, ad groups, creatives and conversion events. "
+        "Manage advertiser accounts, campaigns, ad groups, creatives and conversion events, and read "
+        "their reports. "
         "Authenticate with `Authorization: Bearer <key>`. Money is in integer micros of the "
         'account currency. Errors: `{"error": {"code", "message", "fields"}}`.'
     ),
@@ -354,6 +385,8 @@ SPECTACULAR_SETTINGS = {
         "SwitchableStatusEnum": "campaigns.models.Switchable.Status",
         "CreativeCategoryEnum": "campaigns.models.CREATIVE_CATEGORIES",
         "ConversionEventCategoryEnum": "campaigns.models.ConversionEvent.Category",
+        "FormatEnum": "campaigns.models.Creative.Format",  # a creative's; a report's file is below
+        "ReportFormatEnum": "reporting.jobs.FORMATS",
     },
 }
 

@@ -43,6 +43,8 @@ ORDERS = ("asc", "desc")
 # A job still queued or running this long after it was created has lost its worker (a report's task
 # is killed well before: reporting.tasks.run_report_job's time limit).
 JOB_TIMEOUT = timedelta(minutes=30)
+# A GET asking again what a job was created for this recently answers with that job.
+JOB_REUSED = timedelta(minutes=5)
 # Jobs (and their files) are kept this long, then deleted: a client downloads within the day.
 JOB_KEPT = timedelta(days=7)
 # The rollup columns of the dimensions a report can filter on (reporting.models).
@@ -224,6 +226,23 @@ def create_job(
     )
     transaction.on_commit(partial(run_report_job.delay, job.pk))
     return job
+
+
+def recent_job(*, advertiser: Advertiser, report: ReportQuery, fmt: str) -> ReportJob | None:
+    """The job already asked, a moment ago, for the same question (queued, running or done): a client
+    that repeats `GET /reports` while it waits gets that job again rather than a new one each time."""
+    return (
+        ReportJob.objects.filter(
+            advertiser=advertiser,
+            query=report.to_json(),
+            format=fmt,
+            created_at__gte=timezone.now() - JOB_REUSED,
+        )
+        .exclude(status=ReportJob.Status.FAILED)
+        .defer("result")
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def run_job(job_id: int) -> ReportJob | None:

@@ -16,7 +16,8 @@ def roll_up() -> dict[str, Any]:
     return {"hours": len(result.hours), "rows": result.rows, "pending": result.pending}
 
 
-# A report job's worker is killed after this long; the job is then failed by expire_report_jobs.
+# Past the soft limit a report job is marked failed (too long); past the hard one its worker is
+# killed, and expire_report_jobs fails the job later.
 REPORT_JOB_SOFT_LIMIT = 15 * 60
 
 

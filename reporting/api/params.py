@@ -94,7 +94,7 @@ class DayField(serializers.Field):
 @extend_schema_field({"type": "array", "items": {"type": "string"}})
 class ListParam(serializers.Field):
     """A list without repeats: comma-separated in a query string, a JSON array in a body. `item`
-    turns one raw item into its value, or returns an error message."""
+    turns one raw item (and whether it came as text) into its value, or into an _Invalid."""
 
     default_error_messages = {
         "not_a_list": "A comma-separated list, such as a,b.",
@@ -104,12 +104,13 @@ class ListParam(serializers.Field):
         "twice": "{value} is named twice.",
     }
 
-    def __init__(self, item: Callable[[Any], Any], **kwargs: Any) -> None:
+    def __init__(self, item: Callable[[Any, bool], Any], **kwargs: Any) -> None:
         self.item = item
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> tuple[Any, ...]:
-        if _in_query_string(self):
+        text = _in_query_string(self)
+        if text:
             if not isinstance(data, str):
                 self.fail("not_a_list")
             raw = data.split(",") if data else []
@@ -124,7 +125,7 @@ class ListParam(serializers.Field):
         values: list[Any] = []
         errors: list[str] = []
         for item in raw:
-            value = self.item(item)
+            value = self.item(item, text)
             if isinstance(value, _Invalid):
                 errors.append(value.message)
             elif value in values:
@@ -144,8 +145,8 @@ class _Invalid:
     message: str
 
 
-def _name_of(names: tuple[str, ...], what: str) -> Callable[[Any], Any]:
-    def parse(item: Any) -> Any:
+def _name_of(names: tuple[str, ...], what: str) -> Callable[[Any, bool], Any]:
+    def parse(item: Any, text: bool) -> Any:
         if isinstance(item, str) and item in names:
             return item
         shown = item if isinstance(item, str) else repr(item)
@@ -154,8 +155,9 @@ def _name_of(names: tuple[str, ...], what: str) -> Callable[[Any], Any]:
     return parse
 
 
-def _id(item: Any) -> Any:
-    if isinstance(item, str) and item.isascii() and item.isdigit():
+def _id(item: Any, text: bool) -> Any:
+    """Digits in a query string; a JSON integer in a body."""
+    if text and isinstance(item, str) and item.isascii() and item.isdigit():
         item = int(item)
     if isinstance(item, int) and not isinstance(item, bool) and 1 <= item <= MAX_ID:
         return item
@@ -163,7 +165,7 @@ def _id(item: Any) -> Any:
     return _Invalid(f"{shown[:40]!r} is not an id (a whole number from 1).")
 
 
-def _country(item: Any) -> Any:
+def _country(item: Any, text: bool) -> Any:
     if isinstance(item, str) and item.upper() in country_codes():
         return item.upper()
     shown = item if isinstance(item, str) else repr(item)
@@ -171,8 +173,8 @@ def _country(item: Any) -> Any:
 
 
 class ReportParams(serializers.Serializer):
-    """What a report asks. Read-only use: `ReportParams(data=..., context={"query_string": True})`
-    then `.request` for the validated question."""
+    """What a report asks; `read()` below validates a request's parameters with it. Its `query` is
+    the validated question (a ReportQuery), made by the same rules as a schedule's."""
 
     advertiser = IdField(help_text="The advertiser account whose figures these are.")
     start = DayField(help_text="The first day, YYYY-MM-DD.")

@@ -262,7 +262,8 @@ class ReportViewSet(ReportViews):
             "rates are fractions. `watermark` says up to when events are counted.\n\n"
             "A report that may pass the inline limit (`REPORT_INLINE_MAX_ROWS` rows, 10,000 by "
             "default) is not answered at once: the answer is **202** with a report job (and its URL in "
-            "`Location`), to poll until it is done, then download. `POST /report-jobs` always does so."
+            "`Location`), to poll until it is done, then download. Asking the same again within 5 "
+            "minutes answers with the same job. `POST /report-jobs` always creates one."
         ),
         parameters=[*REPORT_PARAMETERS, *schema.READ_PARAMETERS],
         responses={
@@ -300,7 +301,11 @@ class ReportViewSet(ReportViews):
         with report_errors():
             spec = report.spec(advertiser)
             if jobs.estimate_rows(spec) > settings.REPORT_INLINE_MAX_ROWS:
-                job = jobs.create_job(advertiser=advertiser, report=report, fmt=fmt, principal=request.user)
+                if request.method == "HEAD":  # safe: it says a job would be made, and makes none
+                    return Response(status=status.HTTP_202_ACCEPTED)
+                job = jobs.recent_job(advertiser=advertiser, report=report, fmt=fmt) or jobs.create_job(
+                    advertiser=advertiser, report=report, fmt=fmt, principal=request.user
+                )
                 return self.job_response(job, status.HTTP_202_ACCEPTED)
             table = report.table(spec)
         if fmt == "json":

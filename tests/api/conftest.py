@@ -30,6 +30,7 @@ from rest_framework.test import APIClient
 from accounts.audit import Actor, record, snapshot
 from accounts.models import Advertiser, Agency, ApiKey, AuditLog, Membership, Role, User
 from campaigns.models import AdGroup, Campaign, ConversionEvent, Creative
+from reporting.models import ReportJob
 from tests.factories import (
     AdGroupFactory,
     AdvertiserFactory,
@@ -68,6 +69,7 @@ class Account:
     member: Membership  # a manager: the target of /members/{id} (never one of the callers)
     api_key: ApiKey  # a spare key: the target of /api-keys/{id} (never one of the callers)
     audit_entry: AuditLog
+    report_job: ReportJob  # done (its file left empty: snapshots of it stay JSON)
 
     def object_of(self, model: type[models.Model]) -> models.Model:
         """This account's row of `model`: the object a detail route of that resource is tried on."""
@@ -81,6 +83,7 @@ class Account:
             Membership: self.member,
             ApiKey: self.api_key,
             AuditLog: self.audit_entry,
+            ReportJob: self.report_job,
         }
         for klass in model.__mro__:
             if klass in by_model:
@@ -108,6 +111,13 @@ def build_account(agency_name: str, advertiser_name: str) -> Account:
     api_key, _ = issue_api_key(name="Nightly sync", role=Role.MANAGER, advertiser=advertiser)
     audit_entry = record(actor=Actor.system(), action="create", obj=campaign, after=snapshot(campaign))
     assert audit_entry is not None
+    report_job = ReportJob.objects.create(
+        advertiser=advertiser,
+        query={"dimensions": ["day"], "start": "2025-01-01", "end": "2025-01-31"},
+        format="csv",
+        status=ReportJob.Status.DONE,
+        rows=0,
+    )
     return Account(
         agency=agency,
         advertiser=advertiser,
@@ -118,6 +128,7 @@ def build_account(agency_name: str, advertiser_name: str) -> Account:
         member=member,
         api_key=api_key,
         audit_entry=audit_entry,
+        report_job=report_job,
     )
 
 

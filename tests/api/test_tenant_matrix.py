@@ -44,7 +44,7 @@ class Expect:
     body: Body | None = None
     format: str = "json"
     prepare: Callable[[World], None] | None = None  # puts the target in the state the request needs
-    query: dict[str, Any] = field(default_factory=dict)
+    query: dict[str, Any] | Callable[[World], dict[str, Any]] = field(default_factory=dict)
 
     def status_for(self, caller: str) -> int:
         return int(getattr(self, CALLER_GROUPS[caller]))
@@ -186,6 +186,14 @@ def creative_json(world: World) -> dict[str, Any]:
     return {**creative_body(world), "name": "Mobile banner", "image": f"data:image/png;base64,{image}"}
 
 
+def report_query(world: World) -> dict[str, Any]:
+    return {"advertiser": world.mine.advertiser.pk, "start": "2025-01-01", "end": "2025-01-31"}
+
+
+def report_job_body(world: World) -> dict[str, Any]:
+    return {**report_query(world), "dimensions": ["day", "campaign"], "format": "xlsx"}
+
+
 def activated(kind: str) -> Callable[[World], None]:
     return lambda world: getattr(world.mine, kind).activate()
 
@@ -259,6 +267,12 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("creative-bulk", "POST"): bulk(
         bulk_of(creative_json, {"landing_url": "https://example.com/new"}, "creative")
     ),
+    # Reports are reads: every role asks for one and creates report jobs; another agency's
+    # advertiser is unknown (404 in the query string, 400 in a body, as any foreign id).
+    ("report", "GET"): Expect(200, 200, 200, 404, kind="report", query=report_query),
+    ("report-job-list", "POST"): create(report_job_body, analyst=201),
+    ("report-job-detail", "GET"): RETRIEVE,
+    ("report-job-download", "GET"): Expect(200, 200, 200, 404, kind="file"),
     # The audit log: read by anyone with a role on the advertiser.
     ("audit-log-list", "GET"): LIST,
     ("audit-log-detail", "GET"): RETRIEVE,
@@ -340,7 +354,7 @@ def test_matrix(world: World, name: str, method: str, caller: str) -> None:
     if expect.body is not None:
         kwargs = {"data": expect.body(world), "format": expect.format}
     elif expect.query:
-        kwargs = {"data": expect.query}
+        kwargs = {"data": expect.query(world) if callable(expect.query) else expect.query}
     response = client.generic(method, url, **_encode(client, method, kwargs))
 
     wanted = expect.status_for(caller)
