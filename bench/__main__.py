@@ -24,6 +24,7 @@ def main(only: list[str]) -> int:
             loop,
             models,
             pacing,
+            reporting,
             serving,
             throughput,
         )
@@ -42,6 +43,7 @@ def main(only: list[str]) -> int:
             "ingest": ingest.run,
             "pacing": pacing.run,
             "models": models.run,
+            "reporting": reporting.run,
         }
         unknown = sorted(set(only) - set(groups))
         if unknown:
