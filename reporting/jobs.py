@@ -31,7 +31,7 @@ from rest_framework.renderers import JSONRenderer
 from accounts.models import Advertiser, ApiKey, User
 from reporting import exports, query, tables
 from reporting.models import DailyRollup, ReportJob
-from reporting.query import DIMENSIONS, FILTERS, TIME_DIMENSIONS, ReportError, Spec
+from reporting.query import COLUMNS, DIMENSIONS, FILTERS, TIME_DIMENSIONS, ReportError, Spec
 from reporting.tables import DEFAULT_METRICS, Table
 
 log = logging.getLogger(__name__)
@@ -47,15 +47,6 @@ JOB_TIMEOUT = timedelta(minutes=30)
 JOB_REUSED = timedelta(minutes=5)
 # Jobs (and their files) are kept this long, then deleted: a client downloads within the day.
 JOB_KEPT = timedelta(days=7)
-# The rollup columns of the dimensions a report can filter on (reporting.models).
-_COLUMNS = {
-    "campaign": "campaign_id",
-    "ad_group": "ad_group_id",
-    "creative": "creative_id",
-    "placement": "placement_id",
-    "country": "country",
-    "device": "device_type",
-}
 
 
 @dataclass(frozen=True)
@@ -165,8 +156,8 @@ def estimate_rows(spec: Spec) -> int:
         advertiser_id=spec.advertiser.pk, day__gte=spec.start - slack, day__lte=spec.end + slack
     )
     for name, values in spec.filters.items():
-        rows = rows.filter(Q(**{f"{_COLUMNS[name]}__in": list(values)}))
-    combinations = rows.values(*(_COLUMNS[name] for name in others)).distinct().count()
+        rows = rows.filter(Q(**{f"{COLUMNS[name]}__in": list(values)}))
+    combinations = rows.values(*(COLUMNS[name] for name in others)).distinct().count()
     return combinations * periods
 
 

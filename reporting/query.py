@@ -75,7 +75,8 @@ DIMENSION_LABELS = {
     "country": "Country",
     "device": "Device type",
 }
-_COLUMN = {
+# The rollup column of each dimension a report can group or filter by (reporting.models).
+COLUMNS = {
     "campaign": "campaign_id",
     "ad_group": "ad_group_id",
     "creative": "creative_id",
@@ -288,7 +289,7 @@ def _select(spec: Spec, table: str) -> tuple[list[str], list[Any], str, list[Any
         elif name == "hour_of_day":
             expressions.append(f"extract(hour FROM {local_hour})::int")
         else:
-            expressions.append(_COLUMN[name])
+            expressions.append(COLUMNS[name])
         dim_params += [spec.zone_name] * expressions[-1].count("%s")
     where = ["advertiser_id = %s"]
     params: list[Any] = [spec.advertiser.pk]
@@ -301,7 +302,7 @@ def _select(spec: Spec, table: str) -> tuple[list[str], list[Any], str, list[Any
         where += ["day BETWEEN %s AND %s", "hour >= %s AND hour < %s"]
         params += [spec.start - timedelta(days=1), spec.end + timedelta(days=1), start, end]
     for name, values in spec.filters.items():
-        where.append(f"{_COLUMN[name]} = ANY(%s)")
+        where.append(f"{COLUMNS[name]} = ANY(%s)")
         params.append(list(values))
     return expressions, dim_params, " AND ".join(where), params
 
