@@ -72,9 +72,9 @@ class HourlyRollup(Measures):
 
 
 class CreativeHourRollup(Measures):
-    """(hour, advertiser, campaign, ad group, creative): the time series, hour-of-day breakdowns,
-    headline figures, top campaigns and the Ads Manager's list read this one. Placement, country
-    and device multiply the rows of the finest grain by tens; none of these needs them."""
+    """(hour, advertiser, campaign, ad group, creative): hourly charts and hour-of-day breakdowns,
+    and any question asked in another time zone than the account's. Placement, country and device
+    multiply the rows of the finest grain by tens; none of these needs them."""
 
     hour = models.DateTimeField()
     day = models.DateField()
@@ -93,6 +93,28 @@ class CreativeHourRollup(Measures):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h creative {self.creative_id}"
+
+
+class CreativeDayRollup(Measures):
+    """(advertiser day, advertiser, campaign, ad group, creative): the creative-hour grain by the
+    day. Headline figures, daily charts, top campaigns and the Ads Manager's list ask about days;
+    summing 30 days of this reads 24 times fewer rows than the hours do."""
+
+    day = models.DateField()
+    advertiser_id = models.BigIntegerField()
+    campaign_id = models.BigIntegerField()
+    ad_group_id = models.BigIntegerField()
+    creative_id = models.BigIntegerField()
+
+    class Meta:
+        db_table = "reporting_creative_daily"
+        indexes = [
+            models.Index(fields=["advertiser_id", "day"], name="reporting_creative_day_adv"),
+            models.Index(fields=["campaign_id", "day"], name="reporting_creative_day_camp"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} creative {self.creative_id}"
 
 
 class DailyRollup(Measures):

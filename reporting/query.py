@@ -237,7 +237,7 @@ def table_for(spec: Spec) -> str:
     fine = bool(names & set(FINE_DIMENSIONS))
     hourly = bool(names & {"hour", "hour_of_day"}) or not spec.own_days
     if not fine:
-        return "reporting_creative_hourly"
+        return "reporting_creative_hourly" if hourly else "reporting_creative_daily"
     return "reporting_hourly" if hourly else "reporting_daily"
 
 
@@ -272,7 +272,7 @@ def _bounds(spec: Spec) -> tuple[datetime, datetime]:
 
 def _select(spec: Spec, table: str) -> tuple[list[str], list[Any], str, list[Any]]:
     """The SELECT's dimension expressions and their parameters, its WHERE and its parameters."""
-    hourly = table != "reporting_daily"
+    hourly = table in ("reporting_hourly", "reporting_creative_hourly")
     local_hour = "(hour AT TIME ZONE %s)"
     day = "day" if spec.own_days else f"{local_hour}::date"
     expressions: list[str] = []

@@ -2,7 +2,8 @@
 
 An hour's rollup replaces, in one transaction, the hour's rows of the finest grain with sums of the
 raw events (impressions, clicks, the ledger and the conversions that happened in it), then the hour's
-rows of the creative-hour grain, and the advertiser days of the daily grain that the hour touches.
+rows of the creative-hour grain and its reach sketches, and the (advertiser day, campaign) rows of the
+daily grains that the hour touches.
 Run twice, it writes the same rows: it is how late events get counted. Rollups run one at a time
 (an advisory lock), so two never build a day from each other's half-finished hours.
 
@@ -123,6 +124,16 @@ _REBUILD_DAILY = f"""
 """  # noqa: S608
 
 
+_REBUILD_CREATIVE_DAILY = f"""
+    INSERT INTO reporting_creative_daily ({_CREATIVE_KEY}, {_MEASURE_COLUMNS})
+    SELECT {_CREATIVE_KEY}, {_SUMS}
+    FROM reporting_creative_hourly h
+    JOIN unnest(%(days)s::date[], %(campaigns)s::bigint[]) AS touched(day, campaign_id)
+      USING (day, campaign_id)
+    GROUP BY {_CREATIVE_KEY}
+"""  # noqa: S608
+
+
 @dataclass(frozen=True, slots=True)
 class HourResult:
     hour: datetime
@@ -155,6 +166,10 @@ def rebuild_hour(hour: datetime, *, now: datetime | None = None) -> HourResult:
     params = {"start": start, "end": start + HOUR}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+        # Each of an hour's events finds its decision by primary key, in its own day's partition.
+        # Left to itself the planner hashes every decision ever kept to join a few thousand.
+        cursor.execute("SET LOCAL enable_hashjoin = off")
+        cursor.execute("SET LOCAL enable_mergejoin = off")
         cursor.execute("SELECT id FROM reporting_dirty_hour WHERE hour = %s", [start])
         marks = [row[0] for row in cursor.fetchall()]
         cursor.execute(
@@ -182,6 +197,15 @@ def rebuild_hour(hour: datetime, *, now: datetime | None = None) -> HourResult:
                 pairs,
             )
             cursor.execute(_REBUILD_DAILY, pairs)
+            cursor.execute(
+                """
+                DELETE FROM reporting_creative_daily r
+                USING unnest(%(days)s::date[], %(campaigns)s::bigint[]) AS touched(day, campaign_id)
+                WHERE r.day = touched.day AND r.campaign_id = touched.campaign_id
+                """,
+                pairs,
+            )
+            cursor.execute(_REBUILD_CREATIVE_DAILY, pairs)
         if marks:
             cursor.execute("DELETE FROM reporting_dirty_hour WHERE id = ANY(%s)", [marks])
     return HourResult(start, rows, time.perf_counter() - began)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from campaigns.models import Campaign, LedgerEntry
 from delivery.models.events import drop_partitions_before, retention_days
 from reporting import query, rollup
-from reporting.models import CreativeHourRollup, DailyRollup, DirtyHour, HourlyRollup
+from reporting.models import CreativeDayRollup, CreativeHourRollup, DailyRollup, DirtyHour, HourlyRollup
 from tests.factories import AdvertiserFactory, PlacementFactory, approved_creative
 from tests.reporting.events import Ad, write
 
@@ -148,6 +148,7 @@ def test_every_grain_sums_to_the_raw_events(world, data):
         assert table_sums(HourlyRollup, HOURLY_KEY) == expected
         assert table_sums(CreativeHourRollup, HOURLY_KEY[:6]) == coarser(expected, list(range(6)))
         assert table_sums(DailyRollup, HOURLY_KEY[1:]) == coarser(expected, list(range(1, 9)))
+        assert table_sums(CreativeDayRollup, HOURLY_KEY[1:6]) == coarser(expected, list(range(1, 6)))
         assert not DirtyHour.objects.exists()
         # Every report's totals are the same sums, whichever grain answers it.
         for advertiser_id in {key[2] for key in expected}:
@@ -169,7 +170,14 @@ def test_every_grain_sums_to_the_raw_events(world, data):
 def snapshot() -> dict[str, list[tuple[Any, ...]]]:
     tables = {}
     with connection.cursor() as cursor:
-        for table in ("reporting_hourly", "reporting_creative_hourly", "reporting_daily"):
+        for table in (
+            "reporting_hourly",
+            "reporting_creative_hourly",
+            "reporting_daily",
+            "reporting_creative_daily",
+            "reporting_reach_hourly",
+            "reporting_reach_daily",
+        ):
             cursor.execute(f"SELECT * FROM {table}")  # noqa: S608 - constant names
             # Ids change on a rebuild; the rows' contents must not.
             tables[table] = sorted(row[1:] for row in cursor.fetchall())
