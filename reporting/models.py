@@ -108,6 +108,12 @@ class CreativeDayRollup(Measures):
 
     class Meta:
         db_table = "reporting_creative_daily"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "advertiser_id", "campaign_id", "ad_group_id", "creative_id"],
+                name="reporting_creative_day_unique",
+            )
+        ]
         indexes = [
             models.Index(fields=["advertiser_id", "day"], name="reporting_creative_day_adv"),
             models.Index(fields=["campaign_id", "day"], name="reporting_creative_day_camp"),
@@ -134,6 +140,22 @@ class DailyRollup(Measures):
 
     class Meta:
         db_table = "reporting_daily"
+        # The key the hours' changes are added on (reporting.rollup).
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "day",
+                    "advertiser_id",
+                    "campaign_id",
+                    "ad_group_id",
+                    "creative_id",
+                    "placement_id",
+                    "country",
+                    "device_type",
+                ],
+                name="reporting_daily_unique",
+            )
+        ]
         indexes = [
             models.Index(fields=["advertiser_id", "day"], name="reporting_daily_advertiser"),
             models.Index(fields=["campaign_id", "day"], name="reporting_daily_campaign"),
@@ -249,7 +271,11 @@ class ReachSketch(models.Model):
 
     class Meta:
         db_table = "reporting_reach_hourly"
-        indexes = [models.Index(fields=["hour"], name="reporting_reach_hour")]
+        indexes = [
+            models.Index(fields=["hour"], name="reporting_reach_hour"),
+            # A day's sketch is merged from its hours' (reporting.reach).
+            models.Index(fields=["campaign_id", "day"], name="reporting_reach_campaign"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h reach of campaign {self.campaign_id}"

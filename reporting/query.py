@@ -140,27 +140,21 @@ class Totals:
 
     def metric(self, name: str) -> int | float | None:
         """A figure by its name in METRICS: money in micros, rates as fractions."""
-        return {
-            "spend": lambda: self.net_spend_micros,
-            "impressions": lambda: self.impressions,
-            "clicks": lambda: self.clicks,
-            "ctr": lambda: self.ctr,
-            "cpc": lambda: self.cpc_micros,
-            "cpm": lambda: self.cpm_micros,
-            "conversions": lambda: self.conversions,
-            "cvr": lambda: self.cvr,
-            "cpa": lambda: self.cpa_micros,
-            "conversion_value": lambda: self.conversion_value_micros,
-            "roas": lambda: self.roas,
-            "invalid_impressions": lambda: self.invalid_impressions,
-            "invalid_clicks": lambda: self.invalid_clicks,
-        }[name]()
+        return getattr(self, _ATTRIBUTES.get(name, name))
 
     def __add__(self, other: Totals) -> Totals:
         return Totals(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
 
 ZERO = Totals()
+# The attribute of Totals that holds each metric, where the names differ.
+_ATTRIBUTES = {
+    "spend": "net_spend_micros",
+    "cpc": "cpc_micros",
+    "cpm": "cpm_micros",
+    "cpa": "cpa_micros",
+    "conversion_value": "conversion_value_micros",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,52 @@ _REBUILD_DAILY = f"""
 """  # noqa: S608
 
 
+# The daily grains are kept by adding each rebuilt hour's change to them, not by summing their days
+# again from the finest grain: an hour's rebuild then costs its own rows, however many the day has.
+_DELTA_TABLE = f"""
+    CREATE TEMP TABLE IF NOT EXISTS reporting_delta (
+        day date, advertiser_id bigint, campaign_id bigint, ad_group_id bigint, creative_id bigint,
+        placement_id bigint, country text, device_type text,
+        {", ".join(f"{m} bigint" for m in MEASURES)}
+    ) ON COMMIT DELETE ROWS
+"""
+_OLD_INTO_DELTA = f"""
+    WITH old AS (DELETE FROM reporting_hourly WHERE hour = %(start)s RETURNING *)
+    INSERT INTO reporting_delta ({_HOURLY_KEY}, {_MEASURE_COLUMNS})
+    SELECT {_HOURLY_KEY}, {", ".join(f"-{m}" for m in MEASURES)} FROM old
+"""  # noqa: S608
+_NEW_INTO_DELTA = f"""
+    INSERT INTO reporting_delta ({_HOURLY_KEY}, {_MEASURE_COLUMNS})
+    SELECT {_HOURLY_KEY}, {_MEASURE_COLUMNS} FROM reporting_hourly WHERE hour = %(start)s
+"""  # noqa: S608
+
+
+def _daily_statements(table: str, key: str) -> tuple[str, str]:
+    """Adding the hour's change to a daily grain; then deleting the combinations it touched whose
+    figures all went back to zero (their events moved to another day, say)."""
+    # Built from the constant names above only (hence the noqa).
+    columns = [column.strip() for column in key.split(",")]
+    add = (
+        f"INSERT INTO {table} ({key}, {_MEASURE_COLUMNS}) "  # noqa: S608
+        f"SELECT {key}, {_SUMS} FROM reporting_delta GROUP BY {key} "
+        f"HAVING {' OR '.join(f'sum({m}) <> 0' for m in MEASURES)} "
+        f"ON CONFLICT ({key}) DO UPDATE SET "
+        + ", ".join(f"{m} = {table}.{m} + EXCLUDED.{m}" for m in MEASURES)
+    )
+    drop = (
+        f"DELETE FROM {table} r USING (SELECT DISTINCT {key} FROM reporting_delta) changed WHERE "  # noqa: S608
+        + " AND ".join([*(f"r.{c} = changed.{c}" for c in columns), *(f"r.{m} = 0" for m in MEASURES)])
+    )
+    return add, drop
+
+
+_DAILY_STATEMENTS = (
+    _daily_statements("reporting_daily", _HOURLY_KEY),
+    _daily_statements("reporting_creative_daily", _CREATIVE_KEY),
+)
+
+# Summing the daily grains again for given (day, campaign) pairs: a repair, and the bench's
+# fill of 60 days at once. An hour's rebuild keeps them by its change instead (_ADD_DELTA).
 _REBUILD_CREATIVE_DAILY = f"""
     INSERT INTO reporting_creative_daily ({_CREATIVE_KEY}, {_MEASURE_COLUMNS})
     SELECT {_CREATIVE_KEY}, {_SUMS}
@@ -172,40 +218,21 @@ def rebuild_hour(hour: datetime, *, now: datetime | None = None) -> HourResult:
         cursor.execute("SET LOCAL enable_mergejoin = off")
         cursor.execute("SELECT id FROM reporting_dirty_hour WHERE hour = %s", [start])
         marks = [row[0] for row in cursor.fetchall()]
-        cursor.execute(
-            "DELETE FROM reporting_hourly WHERE hour = %(start)s RETURNING day, campaign_id", params
-        )
-        touched = set(cursor.fetchall())
+        # The hour's change, as (its new rows) - (its old rows): what the daily grains add.
+        cursor.execute(_DELTA_TABLE)
+        cursor.execute("DELETE FROM reporting_delta")  # left over if a caller's transaction is still open
+        cursor.execute(_OLD_INTO_DELTA, params)
         cursor.execute(_REBUILD_HOURLY, params)
         rows = cursor.rowcount
-        cursor.execute(
-            "SELECT DISTINCT day, campaign_id FROM reporting_hourly WHERE hour = %(start)s", params
-        )
-        touched.update(cursor.fetchall())
+        cursor.execute(_NEW_INTO_DELTA, params)
+        cursor.execute("SELECT DISTINCT day, campaign_id FROM reporting_delta")
+        touched = set(cursor.fetchall())
         cursor.execute("DELETE FROM reporting_creative_hourly WHERE hour = %(start)s", params)
         cursor.execute(_REBUILD_CREATIVE, params)
-        reach.rebuild_hour(cursor, start, set(touched))
-        if touched:
-            days, campaigns = zip(*sorted(touched), strict=True)
-            pairs = {"days": list(days), "campaigns": list(campaigns)}
-            cursor.execute(
-                """
-                DELETE FROM reporting_daily r
-                USING unnest(%(days)s::date[], %(campaigns)s::bigint[]) AS touched(day, campaign_id)
-                WHERE r.day = touched.day AND r.campaign_id = touched.campaign_id
-                """,
-                pairs,
-            )
-            cursor.execute(_REBUILD_DAILY, pairs)
-            cursor.execute(
-                """
-                DELETE FROM reporting_creative_daily r
-                USING unnest(%(days)s::date[], %(campaigns)s::bigint[]) AS touched(day, campaign_id)
-                WHERE r.day = touched.day AND r.campaign_id = touched.campaign_id
-                """,
-                pairs,
-            )
-            cursor.execute(_REBUILD_CREATIVE_DAILY, pairs)
+        reach.rebuild_hour(cursor, start, touched)
+        for add, drop in _DAILY_STATEMENTS:
+            cursor.execute(add)
+            cursor.execute(drop)
         if marks:
             cursor.execute("DELETE FROM reporting_dirty_hour WHERE id = ANY(%s)", [marks])
     return HourResult(start, rows, time.perf_counter() - began)
