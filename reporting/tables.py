@@ -35,8 +35,19 @@ class Column:
 
 @dataclass(frozen=True, slots=True)
 class Cell:
+    """A value and how it is shown: `shown` for a dimension's label (or "Total"), else the text of
+    `metric`'s value in `currency`, made only when asked for (the API and exports never ask)."""
+
     value: Any  # the dimension's value, or the metric's exact value (None: nothing to divide by)
-    text: str  # as shown
+    shown: str | None = None
+    metric: str = ""
+    currency: str = ""
+
+    @property
+    def text(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        return format_metric(self.metric, self.value, self.currency)
 
     def export(self, column: Column) -> Any:
         """The value an export writes: money as a decimal of the account currency, rates as
@@ -101,7 +112,7 @@ def metric_cells(totals: Totals, metrics: Sequence[str], currency: str) -> list[
     cells = []
     for name in metrics:
         value = totals.metric(name)
-        cells.append(Cell(value, format_metric(name, value, currency)))
+        cells.append(Cell(value, None, name, currency))
     return cells
 
 
@@ -117,10 +128,9 @@ def build(
     default the dimensions in order, or spend for an entity), then cut to `limit` rows."""
     metrics = query.metric_columns(metrics)
     currency = spec.advertiser.currency
-    rows = query.run(spec)
-    if not spec.dimensions:
-        rows = []
     dims = spec.dimensions
+    answer = query.run(spec)
+    rows = answer if dims else []
     names = {d: query.labels(spec.advertiser, d, {row.key[i] for row in rows}) for i, d in enumerate(dims)}
     columns = [Column(d, DIMENSION_LABELS[d], "dimension") for d in dims]
     columns += [Column(m, METRIC_LABELS[m], metric_kind(m)) for m in metrics]
@@ -138,6 +148,7 @@ def build(
         without = [r for r in rows if r.totals.metric(sort) is None]
         with_value.sort(key=lambda row: row.totals.metric(sort) or 0, reverse=descending)
         rows = with_value + without
+    every = rows
     if limit is not None:
         rows = rows[:limit]
     table_rows = [
@@ -145,7 +156,8 @@ def build(
         + metric_cells(row.totals, metrics, currency)
         for row in rows
     ]
-    grand = query.totals(spec)
+    # The total of every row (those cut by `limit` too): no second query.
+    grand = sum((row.totals for row in every), query.ZERO) if dims else answer[0].totals
     total = [Cell(None, "Total" if i == 0 else "") for i in range(len(dims))] + metric_cells(
         grand, metrics, currency
     )
