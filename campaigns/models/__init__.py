@@ -67,8 +67,6 @@ from campaigns.models.conversion import (  # noqa: E402
     Conversion,
     ConversionEvent,
     ConversionQuerySet,
-    ConversionTotals,
-    conversions_by_campaign,
 )
 from campaigns.models.budget import CampaignDay, LedgerEntry  # noqa: E402
 
@@ -89,7 +87,6 @@ __all__ = [
     "Conversion",
     "ConversionEvent",
     "ConversionQuerySet",
-    "ConversionTotals",
     "Creative",
     "CreativeQuerySet",
     "CreativeReview",
@@ -104,7 +101,6 @@ __all__ = [
     "ReviewQueueManager",
     "Switchable",
     "TransitionError",
-    "conversions_by_campaign",
     "creative_upload_to",
     "http_url_validator",
     "micros_validators",

@@ -10,13 +10,12 @@ campaign, ad group and creative, so that CPA, ROAS and the pCVR model's labels r
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Count, Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.access import TenantQuerySet
@@ -126,12 +125,6 @@ class ConversionQuerySet(TenantQuerySet["Conversion"]):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ConversionTotals:
-    conversions: int
-    value_micros: int  # conversions without a value count for 0
-
-
 class Conversion(models.Model):
     """One conversion the advertiser reported: their own id for it, when it happened, its value, and
     the ad it is attributed to (if any), fixed when it arrives."""
@@ -238,20 +231,3 @@ class Conversion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversion_event_id}:{self.event_id}"
-
-
-def conversions_by_campaign(
-    campaign_ids: list[int], since: datetime, until: datetime
-) -> dict[int, ConversionTotals]:
-    """Counted conversions per campaign that happened in [since, until): for CPA and ROAS.
-
-    Campaigns without any are left out (read them as zero)."""
-    rows = (
-        Conversion.objects.counted()
-        .occurred_between(since, until)
-        .filter(campaign_id__in=campaign_ids)
-        .values("campaign_id")
-        .annotate(conversions=Count("id"), value_micros=Sum("value_micros", default=0))
-        .order_by()
-    )
-    return {row["campaign_id"]: ConversionTotals(row["conversions"], row["value_micros"]) for row in rows}

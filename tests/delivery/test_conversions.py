@@ -25,7 +25,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from accounts.models import Role
-from campaigns.models import Conversion, ConversionEvent, Creative, conversions_by_campaign
+from campaigns.models import Conversion, ConversionEvent, Creative
 from delivery import conversions as intake
 from delivery.conversions import ConversionError, receive, remember_click, remember_impression
 from delivery.event_rows import decided_ms
@@ -420,7 +420,7 @@ def test_a_test_conversion_is_never_attributed_nor_counted(event, creative):
     assert list(Conversion.objects.counted()) == [real]
 
 
-def test_conversions_by_campaign_count_attributed_ones_and_their_value(event, creative):
+def test_the_conversions_counted_are_the_attributed_ones_with_their_value(event, creative):
     other = CreativeFactory(ad_group__campaign__advertiser=event.advertiser)
     for n, value in enumerate(["10.00", "2.50", None]):
         send(event, f"a{n}", value=value, click_id=remember("click", creative, at=NOW - timedelta(hours=1)))
@@ -429,11 +429,11 @@ def test_conversions_by_campaign_count_attributed_ones_and_their_value(event, cr
     send(event, "test", value="100", source="test", test=True)
     campaign_id = creative.ad_group.campaign_id
 
-    totals = conversions_by_campaign([campaign_id], NOW - timedelta(days=1), NOW + timedelta(seconds=1))
-
-    assert list(totals) == [campaign_id]
-    assert (totals[campaign_id].conversions, totals[campaign_id].value_micros) == (3, 12_500_000)
-    assert conversions_by_campaign([campaign_id], NOW - timedelta(days=3), NOW - timedelta(days=2)) == {}
+    counted = Conversion.objects.counted()
+    assert {c.campaign_id for c in counted} == {campaign_id, other.ad_group.campaign_id}
+    mine = counted.filter(campaign_id=campaign_id)
+    assert (mine.count(), sum(c.value_micros or 0 for c in mine)) == (3, 12_500_000)
+    assert not counted.occurred_between(NOW - timedelta(days=3), NOW - timedelta(days=2)).exists()
     assert Conversion.objects.converted_clicks().count() == 4  # the pCVR model's positive labels
 
 
