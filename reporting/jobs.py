@@ -22,7 +22,6 @@ from functools import partial
 from math import prod
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -174,10 +173,6 @@ def _periods(dimension: str, start: date, end: date) -> int:
     if dimension == "hour":
         return days * 25  # a day of a clock change back has 25 hours
     return 24  # hour_of_day
-
-
-def is_large(spec: Spec) -> bool:
-    return estimate_rows(spec) > settings.REPORT_INLINE_MAX_ROWS
 
 
 # Files ----------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.http import QueryDict
 
 from accounts.models import Advertiser
 from reporting import tables
-from reporting.query import DIMENSION_LABELS, METRIC_LABELS, METRICS, TIME_DIMENSIONS, Spec
+from reporting.query import DIMENSION_LABELS, METRICS, TIME_DIMENSIONS, Spec
 
 RANGES = (
     ("today", "Today"),
@@ -277,7 +277,3 @@ def _sort(data: QueryDict, breakdown: str, problems: list[Problem]) -> tuple[str
     elif direction:
         problems.append(Problem("dir", f"Unknown dir {direction[:40]!r}: use asc or desc."))
     return sort, descending
-
-
-def column_label(key: str) -> str:
-    return METRIC_LABELS.get(key) or DIMENSION_LABELS[key]
